@@ -1,0 +1,104 @@
+# Two commands: `make demo` and `make test` (see README.rst).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+ADDONS := $(patsubst %/__manifest__.py,%,$(wildcard */__manifest__.py))
+ADDONS_CSV := $(shell echo $(ADDONS) | tr ' ' ',')
+DEMO_DB ?= credit_insurance_demo
+TEST_DB ?= credit_insurance_test_$(shell date +%s)_$$$$
+HTTP_PORT ?= 8069
+ODOO := $(PYTHON) -m odoo --addons-path=$(CURDIR) --db-filter='^($(DEMO_DB)|credit_insurance_test_.*)$$'
+
+.PHONY: help demo test check-odoo check-postgres requirements test-requirements lint
+
+help:
+	@echo "make demo   install (or update) the demo database $(DEMO_DB) and serve it on http://localhost:$(HTTP_PORT)"
+	@echo "make test   run every test and linter on a fresh database, then drop it"
+
+# --- prerequisites: fail fast, one line each -------------------------------------
+
+check-odoo:
+	@$(PYTHON) -c "import odoo.release as r; assert r.version_info[:2] == (18, 0), r.version" 2>/dev/null \
+	  || { echo "error: Odoo 18.0 is not importable by '$(PYTHON)' (python3 -c 'import odoo'); install it first, see README.rst." >&2; exit 1; }
+
+check-postgres:
+	@$(PYTHON) -c "import psycopg2; psycopg2.connect(dbname='postgres', connect_timeout=5).close()" 2>/dev/null \
+	  || { echo "error: PostgreSQL is not reachable as user '$$(id -un)' (tried database 'postgres'); start it or set PGHOST/PGUSER, see README.rst." >&2; exit 1; }
+
+requirements: check-odoo
+	@$(PYTHON) -c "$$REQUIREMENTS_MET" requirements.txt 2>/dev/null || $(PYTHON) -m pip install -r requirements.txt
+
+test-requirements: requirements
+	@$(PYTHON) -c "$$REQUIREMENTS_MET" test-requirements.txt 2>/dev/null || $(PYTHON) -m pip install -r test-requirements.txt
+
+# --- make demo --------------------------------------------------------------------
+
+demo: check-odoo check-postgres requirements
+	@if $(PYTHON) -c "$$MODULE_INSTALLED" $(DEMO_DB) credit_insurance; then \
+	  echo "Updating $(DEMO_DB)..."; $(ODOO) -d $(DEMO_DB) -u $(ADDONS_CSV) --stop-after-init --log-level=warn; \
+	else \
+	  echo "Creating $(DEMO_DB) with demo data (a few minutes)..."; \
+	  $(ODOO) -d $(DEMO_DB) -i $(ADDONS_CSV) --load-language=fr_FR --stop-after-init --log-level=warn; \
+	fi
+	@echo "Odoo on http://localhost:$(HTTP_PORT) - login admin / admin - Ctrl-C stops it."
+	$(ODOO) -d $(DEMO_DB) --http-port=$(HTTP_PORT)
+
+# --- make test --------------------------------------------------------------------
+
+test: check-odoo check-postgres test-requirements
+	@db=$(TEST_DB); status=0; \
+	trap '$(PYTHON) -c "$$DROP_DB" '"$$db"' || true' EXIT; \
+	echo "== installing $(ADDONS_CSV) with demo data in $$db"; \
+	$(ODOO) -d $$db -i $(ADDONS_CSV) --stop-after-init --log-level=warn || exit 1; \
+	echo "== tests"; \
+	$(PYTHON) -m pytest -p no:cacheprovider --odoo-database=$$db --odoo-addons-path=$(CURDIR) \
+	  --odoo-http --odoo-extra=test-enable --odoo-log-level=warn -q -rs $(ADDONS) tests || status=1; \
+	echo "== linters"; \
+	$(MAKE) --no-print-directory lint || status=1; \
+	exit $$status
+
+lint:
+	@status=0; \
+	ruff check . || status=1; \
+	ruff format --check . || status=1; \
+	$(PYTHON) -m pylint --rcfile=.pylintrc-mandatory $(ADDONS) || status=1; \
+	oca-checks-odoo-module $(ADDONS) || status=1; \
+	oca-checks-po --no-verbose --disable po-pretty-format $(wildcard $(addsuffix /i18n/*.po*,$(ADDONS))) || status=1; \
+	exit $$status
+
+# --- small Python helpers (kept here: the repository has no scripts folder) -------
+
+define REQUIREMENTS_MET
+import sys, importlib.metadata as md
+from packaging.requirements import Requirement
+for line in open(sys.argv[1]):
+    line = line.split("#")[0].strip()
+    if line:
+        req = Requirement(line)
+        if req.marker is None or req.marker.evaluate():
+            if not req.specifier.contains(md.version(req.name), prereleases=True):
+                sys.exit(1)
+endef
+export REQUIREMENTS_MET
+
+define MODULE_INSTALLED
+import sys, psycopg2
+try:
+    cr = psycopg2.connect(dbname=sys.argv[1]).cursor()
+    cr.execute("SELECT 1 FROM ir_module_module WHERE name = %s AND state = 'installed'", [sys.argv[2]])
+    sys.exit(0 if cr.fetchone() else 1)
+except psycopg2.Error:
+    sys.exit(1)
+endef
+export MODULE_INSTALLED
+
+define DROP_DB
+import sys, psycopg2
+conn = psycopg2.connect(dbname="postgres")
+conn.autocommit = True
+conn.cursor().execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % sys.argv[1])
+print("== dropped", sys.argv[1])
+endef
+export DROP_DB
