@@ -1,0 +1,202 @@
+from collections import defaultdict
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError
+
+
+class AccountMove(models.Model):
+    _inherit = "account.move"
+
+    credit_insurance_policy_id = fields.Many2one(
+        "credit.insurance.policy",
+        string="Credit insurance policy",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        check_company=True,
+        help="Policy covering the buyer when the invoice was posted.",
+    )
+    credit_insurance_insurable_amount = fields.Monetary(
+        string="Cover at posting",
+        currency_field="company_currency_id",
+        readonly=True,
+        copy=False,
+        help="Part of the invoice that fitted within the buyer's insured limit "
+        "when it was posted (company currency).",
+    )
+    credit_insurance_disputed = fields.Boolean(
+        string="Disputed",
+        copy=False,
+        tracking=True,
+        help="Litige: a disputed invoice is excluded from cover until the "
+        "dispute is cleared.",
+    )
+    credit_insurance_term_exceeded = fields.Boolean(
+        string="Term above maximum credit period",
+        compute="_compute_credit_insurance_term_exceeded",
+        store=True,
+    )
+    credit_insurance_insured_amount = fields.Monetary(
+        string="Insured amount",
+        currency_field="company_currency_id",
+        compute="_compute_credit_insurance_insured_amount",
+        store=True,
+        help="Covered part of the invoice in company currency: within the limit "
+        "in force when posted, VAT excluded unless the policy covers it, "
+        "nothing while disputed or when the term exceeds the policy's maximum.",
+    )
+    credit_insurance_cover_state = fields.Selection(
+        [
+            ("none", "Not insured (no policy)"),
+            ("full", "Insured"),
+            ("partial", "Partly insured"),
+            ("over_limit", "Not insured (limit exhausted)"),
+            ("term", "Not insured (term too long)"),
+            ("disputed", "Not insured (disputed)"),
+        ],
+        string="Cover",
+        compute="_compute_credit_insurance_insured_amount",
+        store=True,
+    )
+    credit_insurance_declaration_deadline = fields.Date(
+        string="Declaration deadline",
+        compute="_compute_credit_insurance_declaration_deadline",
+        store=True,
+        help="Last day to declare this invoice to the insurer if it stays unpaid: "
+        "due date plus the policy's declaration period.",
+    )
+
+    @api.depends(
+        "invoice_date",
+        "invoice_date_due",
+        "credit_insurance_policy_id.max_credit_days",
+    )
+    def _compute_credit_insurance_term_exceeded(self):
+        for move in self:
+            maximum = move.credit_insurance_policy_id.max_credit_days
+            move.credit_insurance_term_exceeded = bool(
+                maximum
+                and move.invoice_date
+                and move.invoice_date_due
+                and (move.invoice_date_due - move.invoice_date).days > maximum
+            )
+
+    @api.depends(
+        "credit_insurance_policy_id",
+        "credit_insurance_insurable_amount",
+        "credit_insurance_disputed",
+        "credit_insurance_term_exceeded",
+        "amount_total_signed",
+        "amount_untaxed_signed",
+    )
+    def _compute_credit_insurance_insured_amount(self):
+        for move in self:
+            policy = move.credit_insurance_policy_id
+            insurable = move.credit_insurance_insurable_amount
+            if not policy:
+                state = "none"
+            elif move.credit_insurance_term_exceeded:
+                state = "term"
+            elif move.credit_insurance_disputed:
+                state = "disputed"
+            elif move.company_currency_id.is_zero(insurable):
+                state = "over_limit"
+            elif (
+                move.company_currency_id.compare_amounts(
+                    insurable, move._credit_insurance_base(policy)
+                )
+                < 0
+            ):
+                state = "partial"
+            else:
+                state = "full"
+            move.credit_insurance_cover_state = state
+            move.credit_insurance_insured_amount = (
+                insurable if state in ("full", "partial") else 0.0
+            )
+
+    @api.depends("invoice_date_due", "credit_insurance_policy_id.declaration_days")
+    def _compute_credit_insurance_declaration_deadline(self):
+        for move in self:
+            policy = move.credit_insurance_policy_id
+            move.credit_insurance_declaration_deadline = (
+                move.invoice_date_due + timedelta(days=policy.declaration_days)
+                if policy and move.invoice_date_due
+                else False
+            )
+
+    def _credit_insurance_base(self, policy):
+        """Amount of the invoice the policy would insure (company currency)."""
+        self.ensure_one()
+        return (
+            self.amount_total_signed
+            if policy.vat_covered
+            else self.amount_untaxed_signed
+        )
+
+    # ---------------------------------------------------------------- posting
+
+    def _post(self, soft=True):
+        posted = super()._post(soft)
+        posted.filtered(
+            lambda move: move.move_type == "out_invoice"
+        )._credit_insurance_set_cover()
+        return posted
+
+    def _credit_insurance_set_cover(self):
+        """Record the policy and the part of each invoice within the limit.
+
+        Invoices posted together consume the buyer's availability in date order.
+        """
+        for company, moves in self.grouped("company_id").items():
+            covers = (
+                self.env["credit.insurance.cover"]
+                .with_company(company)
+                ._get_buyer_covers(moves.commercial_partner_id, exclude_moves=moves)
+            )
+            consumed = defaultdict(float)
+            for move in moves.sorted(lambda m: (m.invoice_date, m.id)):
+                cover = covers.get(move.commercial_partner_id.id)
+                if not cover or not cover.policy:
+                    move.write(
+                        {
+                            "credit_insurance_policy_id": False,
+                            "credit_insurance_insurable_amount": 0.0,
+                        }
+                    )
+                    continue
+                base = move._credit_insurance_base(cover.policy)
+                room = cover.limit - cover.receivables - consumed[cover.buyer_id]
+                consumed[cover.buyer_id] += base
+                move.write(
+                    {
+                        "credit_insurance_policy_id": cover.policy.id,
+                        "credit_insurance_insurable_amount": min(base, max(room, 0.0)),
+                    }
+                )
+
+    def button_draft(self):
+        res = super().button_draft()
+        self.filtered("credit_insurance_policy_id").write(
+            {
+                "credit_insurance_policy_id": False,
+                "credit_insurance_insurable_amount": 0.0,
+            }
+        )
+        return res
+
+    def write(self, vals):
+        if "credit_insurance_disputed" in vals and not self.env.su:
+            user = self.env.user
+            if not (
+                user.has_group("account.group_account_invoice")
+                or user.has_group("credit_insurance.group_credit_insurance_manager")
+            ):
+                raise AccessError(
+                    self.env._(
+                        "Only invoicing users and credit insurance managers can "
+                        "mark an invoice as disputed or clear the dispute."
+                    )
+                )
+        return super().write(vals)

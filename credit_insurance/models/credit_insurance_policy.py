@@ -1,0 +1,279 @@
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+POLICY_TYPES = [
+    ("global", "Global (whole turnover)"),
+    ("selective", "Selective (chosen buyers)"),
+    ("export", "Export"),
+    ("single_risk", "Single risk"),
+]
+
+
+class CreditInsurancePolicy(models.Model):
+    """A credit-insurance contract and the parameters the insurer applies."""
+
+    _name = "credit.insurance.policy"
+    _description = "Credit insurance policy"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "date_start desc, id desc"
+    _check_company_auto = True
+    _rec_names_search = ["name", "insurer_id.name"]
+
+    name = fields.Char(string="Policy number", required=True, tracking=True)
+    active = fields.Boolean(default=True, tracking=True)
+    insurer_id = fields.Many2one(
+        "credit.insurance.insurer",
+        required=True,
+        check_company=True,
+        tracking=True,
+        ondelete="restrict",
+    )
+    policy_type = fields.Selection(
+        POLICY_TYPES, string="Type", required=True, default="global", tracking=True
+    )
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company
+    )
+    currency_id = fields.Many2one(
+        "res.currency",
+        required=True,
+        default=lambda self: self.env.company.currency_id,
+        tracking=True,
+    )
+    date_start = fields.Date(
+        string="Start date",
+        required=True,
+        default=fields.Date.context_today,
+        tracking=True,
+    )
+    date_end = fields.Date(string="End date", tracking=True)
+
+    # Cover
+    coverage_pct = fields.Float(
+        string="Coverage % (named limits)",
+        default=90.0,
+        tracking=True,
+        help="Share of the insured loss the insurer pays on buyers with a named "
+        "limit (quotité garantie).",
+    )
+    discretionary_limit = fields.Monetary(
+        string="Discretionary limit",
+        tracking=True,
+        help="Amount the seller may insure on any buyer without a named decision "
+        "(non dénommé). Applies under a global policy only.",
+    )
+    discretionary_coverage_pct = fields.Float(
+        string="Coverage % (discretionary)", default=70.0, tracking=True
+    )
+    vat_covered = fields.Boolean(
+        string="VAT covered",
+        tracking=True,
+        help="When set, insured amounts and exposure include VAT.",
+    )
+    enforcement_mode = fields.Selection(
+        [("block", "Block"), ("warn", "Warn")],
+        string="Over-limit orders",
+        required=True,
+        default="block",
+        tracking=True,
+        help="Block: an order that would exceed the insured limit cannot be "
+        "confirmed. Warn: it can, with a visible warning.",
+    )
+
+    # Terms and deadlines (days)
+    max_credit_days = fields.Integer(
+        string="Maximum credit period (days)",
+        default=120,
+        tracking=True,
+        help="Invoices with a longer payment term are not insured. 0: no maximum.",
+    )
+    declaration_days = fields.Integer(
+        string="Declaration period (days after due date)",
+        default=30,
+        tracking=True,
+        help="An overdue must be declared to the insurer within this many days "
+        "after its due date, or the cover is lost.",
+    )
+    max_extension_days = fields.Integer(
+        string="Maximum extension (days)", default=60, tracking=True
+    )
+    waiting_days_insolvency = fields.Integer(
+        string="Waiting period, insolvency (days)", default=30, tracking=True
+    )
+    waiting_days_protracted_default = fields.Integer(
+        string="Waiting period, protracted default (days)", default=150, tracking=True
+    )
+
+    # Claims and premium
+    minimum_claim_amount = fields.Monetary(tracking=True)
+    deductible = fields.Monetary(tracking=True)
+    annual_max_liability = fields.Monetary(
+        string="Annual maximum liability",
+        tracking=True,
+        help="Most the insurer pays per policy year (plafond d'indemnisation). "
+        "0: no cap.",
+    )
+    premium_rate = fields.Float(
+        string="Premium rate (%)",
+        digits=(16, 4),
+        tracking=True,
+        help="Premium as a percentage of the insured turnover.",
+    )
+    minimum_premium = fields.Monetary(tracking=True)
+    turnover_periodicity = fields.Selection(
+        [("monthly", "Monthly"), ("quarterly", "Quarterly"), ("yearly", "Yearly")],
+        string="Turnover declaration",
+        required=True,
+        default="monthly",
+        tracking=True,
+    )
+
+    limit_ids = fields.One2many("credit.insurance.limit", "policy_id")
+    limit_count = fields.Integer(compute="_compute_limit_count")
+    note = fields.Html()
+
+    _sql_constraints = [
+        (
+            "name_insurer_uniq",
+            "unique(name, insurer_id)",
+            "This insurer already has a policy with this number.",
+        ),
+    ]
+
+    @api.depends("limit_ids")
+    def _compute_limit_count(self):
+        for policy in self:
+            policy.limit_count = len(policy.limit_ids)
+
+    @api.depends("name", "insurer_id")
+    def _compute_display_name(self):
+        for policy in self:
+            policy.display_name = (
+                f"{policy.insurer_id.name} - {policy.name}"
+                if policy.insurer_id
+                else policy.name
+            )
+
+    @api.constrains(
+        "coverage_pct",
+        "discretionary_coverage_pct",
+        "discretionary_limit",
+        "minimum_claim_amount",
+        "deductible",
+        "annual_max_liability",
+        "premium_rate",
+        "minimum_premium",
+        "max_credit_days",
+        "declaration_days",
+        "max_extension_days",
+        "waiting_days_insolvency",
+        "waiting_days_protracted_default",
+        "date_start",
+        "date_end",
+    )
+    def _check_parameters(self):
+        percentages = ("coverage_pct", "discretionary_coverage_pct")
+        non_negative = (
+            "discretionary_limit",
+            "minimum_claim_amount",
+            "deductible",
+            "annual_max_liability",
+            "premium_rate",
+            "minimum_premium",
+            "max_credit_days",
+            "declaration_days",
+            "max_extension_days",
+            "waiting_days_insolvency",
+            "waiting_days_protracted_default",
+        )
+        for policy in self:
+            for name in percentages:
+                if not 0 <= policy[name] <= 100:
+                    raise ValidationError(
+                        self.env._(
+                            "Policy %(policy)s: %(field)s must be between 0 and 100.",
+                            policy=policy.name,
+                            field=policy._fields[name].get_description(self.env)[
+                                "string"
+                            ],
+                        )
+                    )
+            for name in non_negative:
+                if policy[name] < 0:
+                    raise ValidationError(
+                        self.env._(
+                            "Policy %(policy)s: %(field)s cannot be negative.",
+                            policy=policy.name,
+                            field=policy._fields[name].get_description(self.env)[
+                                "string"
+                            ],
+                        )
+                    )
+            if policy.date_end and policy.date_end < policy.date_start:
+                raise ValidationError(
+                    self.env._(
+                        "Policy %(policy)s: the end date (%(end)s) is before the "
+                        "start date (%(start)s).",
+                        policy=policy.name,
+                        end=policy.date_end,
+                        start=policy.date_start,
+                    )
+                )
+
+    @api.constrains("policy_type", "company_id", "date_start", "date_end", "active")
+    def _check_single_global_policy(self):
+        """Discretionary cover must come from one place: one global policy at a time."""
+        for policy in self.filtered(lambda p: p.policy_type == "global" and p.active):
+            others = self.search(
+                [
+                    ("id", "!=", policy.id),
+                    ("policy_type", "=", "global"),
+                    ("company_id", "=", policy.company_id.id),
+                ]
+            )
+            for other in others:
+                if policy._overlaps(other):
+                    raise ValidationError(
+                        self.env._(
+                            "Policies %(policy)s and %(other)s are both global "
+                            "policies of %(company)s over the same dates: end one "
+                            "before the other starts.",
+                            policy=policy.display_name,
+                            other=other.display_name,
+                            company=policy.company_id.name,
+                        )
+                    )
+
+    def _overlaps(self, other):
+        self.ensure_one()
+        starts_before_other_ends = (
+            not other.date_end or self.date_start <= other.date_end
+        )
+        ends_after_other_starts = not self.date_end or self.date_end >= other.date_start
+        return starts_before_other_ends and ends_after_other_starts
+
+    def _is_in_force(self, date):
+        self.ensure_one()
+        return (
+            self.active
+            and self.date_start <= date
+            and (not self.date_end or date <= self.date_end)
+        )
+
+    @api.model
+    def _in_force_domain(self, date):
+        return [
+            ("date_start", "<=", date),
+            "|",
+            ("date_end", "=", False),
+            ("date_end", ">=", date),
+        ]
+
+    def action_view_limits(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "credit_insurance.credit_insurance_limit_action"
+        )
+        action["domain"] = [("policy_id", "=", self.id)]
+        action["context"] = {"default_policy_id": self.id, "search_default_in_force": 1}
+        return action

@@ -1,0 +1,207 @@
+import operator
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
+
+SEARCH_OPERATORS = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+# Written by credit managers only (and by the system, e.g. a declaration).
+MANAGED_FIELDS = ("credit_insurance_stop", "credit_insurance_stop_reason")
+
+
+class ResPartner(models.Model):
+    _inherit = "res.partner"
+
+    # Figures for the current company, always those of the commercial partner.
+    credit_insurance_policy_id = fields.Many2one(
+        "credit.insurance.policy",
+        string="Credit insurance policy",
+        compute="_compute_credit_insurance",
+        search="_search_credit_insurance_policy_id",
+    )
+    credit_insurance_cover_type = fields.Selection(
+        [
+            ("named", "Named limit"),
+            ("discretionary", "Discretionary cover"),
+            ("none", "No cover"),
+        ],
+        string="Cover",
+        compute="_compute_credit_insurance",
+    )
+    credit_insurance_currency_id = fields.Many2one(
+        "res.currency", compute="_compute_credit_insurance"
+    )
+    credit_insurance_limit = fields.Monetary(
+        string="Insured limit",
+        currency_field="credit_insurance_currency_id",
+        compute="_compute_credit_insurance",
+        search="_search_credit_insurance_limit",
+        help="Insured limit in force today, in the company currency: the named "
+        "limit, or the policy's discretionary limit for an unnamed buyer.",
+    )
+    credit_insurance_exposure = fields.Monetary(
+        string="Exposure",
+        currency_field="credit_insurance_currency_id",
+        compute="_compute_credit_insurance",
+        help="Open receivables plus confirmed orders not yet invoiced, VAT "
+        "included or not as the policy says.",
+    )
+    credit_insurance_available = fields.Monetary(
+        string="Available cover",
+        currency_field="credit_insurance_currency_id",
+        compute="_compute_credit_insurance",
+        help="Insured limit minus exposure; negative when over the limit.",
+    )
+    credit_insurance_uninsured = fields.Monetary(
+        string="Uninsured exposure",
+        currency_field="credit_insurance_currency_id",
+        compute="_compute_credit_insurance",
+        search="_search_credit_insurance_uninsured",
+        help="Exposure above the insured limit.",
+    )
+    credit_insurance_coverage_pct = fields.Float(
+        string="Coverage %", compute="_compute_credit_insurance"
+    )
+    credit_insurance_stop = fields.Boolean(
+        string="Stop of deliveries",
+        company_dependent=True,
+        tracking=True,
+        help="Set when the insurer orders, or a credit manager decides, to stop "
+        "deliveries to this buyer: new orders are refused.",
+    )
+    credit_insurance_stop_reason = fields.Char(
+        string="Stop reason", company_dependent=True, tracking=True
+    )
+    credit_insurance_limit_ids = fields.One2many(
+        "credit.insurance.limit", "partner_id", string="Insured limit decisions"
+    )
+
+    @api.depends_context("company")
+    @api.depends("commercial_partner_id")
+    def _compute_credit_insurance(self):
+        covers = self.env["credit.insurance.cover"]._get_buyer_covers(self)
+        currency = self.env.company.currency_id
+        for partner in self:
+            cover = covers.get(partner._origin.commercial_partner_id.id)
+            partner.credit_insurance_currency_id = currency
+            if not cover:
+                partner.update(
+                    {
+                        "credit_insurance_policy_id": False,
+                        "credit_insurance_cover_type": "none",
+                        "credit_insurance_limit": 0.0,
+                        "credit_insurance_exposure": 0.0,
+                        "credit_insurance_available": 0.0,
+                        "credit_insurance_uninsured": 0.0,
+                        "credit_insurance_coverage_pct": 0.0,
+                    }
+                )
+                continue
+            partner.update(
+                {
+                    "credit_insurance_policy_id": cover.policy,
+                    "credit_insurance_cover_type": (
+                        "named"
+                        if cover.decision
+                        else ("discretionary" if cover.policy else "none")
+                    ),
+                    "credit_insurance_limit": cover.limit,
+                    "credit_insurance_exposure": cover.exposure,
+                    "credit_insurance_available": cover.available,
+                    "credit_insurance_uninsured": cover.uninsured,
+                    "credit_insurance_coverage_pct": cover.coverage_pct,
+                }
+            )
+
+    # ------------------------------------------------------------- searches
+
+    def _credit_insurance_buyers_where(self, keep):
+        """Domain on buyers (customers or named buyers) whose cover passes ``keep``."""
+        buyers = self.search(
+            [
+                "|",
+                ("is_company", "=", True),
+                ("parent_id", "=", False),
+                "|",
+                ("customer_rank", ">", 0),
+                ("credit_insurance_limit_ids", "!=", False),
+            ]
+        )
+        covers = self.env["credit.insurance.cover"]._get_buyer_covers(buyers)
+        return [("id", "in", [i for i, cover in covers.items() if keep(cover)])]
+
+    def _search_amount(self, operator_name, value, amount):
+        if operator_name not in SEARCH_OPERATORS:
+            raise UserError(
+                self.env._("Operation %(op)s is not supported here.", op=operator_name)
+            )
+        compare = SEARCH_OPERATORS[operator_name]
+        return self._credit_insurance_buyers_where(
+            lambda cover: compare(amount(cover), value or 0.0)
+        )
+
+    def _search_credit_insurance_limit(self, operator_name, value):
+        return self._search_amount(operator_name, value, lambda cover: cover.limit)
+
+    def _search_credit_insurance_uninsured(self, operator_name, value):
+        return self._search_amount(operator_name, value, lambda cover: cover.uninsured)
+
+    def _search_credit_insurance_policy_id(self, operator_name, value):
+        if operator_name in ("=", "!=") and not value:
+            has_policy = operator_name == "!="
+            return self._credit_insurance_buyers_where(
+                lambda cover: bool(cover.policy) == has_policy
+            )
+        if operator_name in ("=", "in"):
+            policy_ids = set(value if isinstance(value, list | tuple) else [value])
+            return self._credit_insurance_buyers_where(
+                lambda cover: cover.policy.id in policy_ids
+            )
+        raise UserError(
+            self.env._("Operation %(op)s is not supported here.", op=operator_name)
+        )
+
+    # --------------------------------------------------------------- writes
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        if any(vals.get(name) for vals in vals_list for name in MANAGED_FIELDS):
+            self._check_credit_insurance_manager()
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if any(
+            (partner[name] or False) != (vals[name] or False)
+            for name in MANAGED_FIELDS
+            if name in vals
+            for partner in self
+        ):
+            self._check_credit_insurance_manager()
+        return super().write(vals)
+
+    def _check_credit_insurance_manager(self):
+        """The stop of deliveries is a credit manager's decision."""
+        if not self.env.su and not self.env.user.has_group(
+            "credit_insurance.group_credit_insurance_manager"
+        ):
+            raise AccessError(
+                self.env._(
+                    "Only credit insurance managers can set or lift a stop of "
+                    "deliveries."
+                )
+            )
+
+    def action_view_credit_insurance_limits(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "credit_insurance.credit_insurance_limit_action"
+        )
+        action["domain"] = [("partner_id", "=", self.commercial_partner_id.id)]
+        action["context"] = {"default_partner_id": self.commercial_partner_id.id}
+        return action
