@@ -112,6 +112,13 @@ class CreditInsuranceLimit(models.Model):
         help="Amount this decision insures: the granted amount, or nothing for a "
         "refusal or a cancellation.",
     )
+    request_id = fields.Many2one(
+        "credit.insurance.limit.request",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        help="The limit request this decision answers.",
+    )
     history_ids = fields.Many2many(
         "credit.insurance.limit",
         compute="_compute_history_ids",
@@ -280,6 +287,8 @@ class CreditInsuranceLimit(models.Model):
         )
         limits = super().create(vals_list)
         limits._refresh_history()
+        for limit in limits.filtered("request_id"):
+            limit.request_id._mark_decided(limit)
         return limits
 
     def write(self, vals):

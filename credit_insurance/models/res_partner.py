@@ -197,6 +197,18 @@ class ResPartner(models.Model):
                 )
             )
 
+    def action_request_credit_insurance_limit(self):
+        """Open a new limit request on the buyer (the commercial partner)."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Request a limit"),
+            "res_model": "credit.insurance.limit.request",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_partner_id": self.commercial_partner_id.id},
+        }
+
     def action_view_credit_insurance_limits(self):
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id(
