@@ -8,10 +8,13 @@ from odoo.exceptions import AccessError
 class AccountMove(models.Model):
     _inherit = "account.move"
 
+    # Set when the invoice is posted (computed on the state change, in one batch:
+    # cheaper than writing each posted invoice), cleared when reset to draft.
     credit_insurance_policy_id = fields.Many2one(
         "credit.insurance.policy",
         string="Credit insurance policy",
-        readonly=True,
+        compute="_compute_credit_insurance_cover",
+        store=True,
         copy=False,
         index="btree_not_null",
         check_company=True,
@@ -20,7 +23,8 @@ class AccountMove(models.Model):
     credit_insurance_insurable_amount = fields.Monetary(
         string="Cover at posting",
         currency_field="company_currency_id",
-        readonly=True,
+        compute="_compute_credit_insurance_cover",
+        store=True,
         copy=False,
         help="Part of the invoice that fitted within the buyer's insured limit "
         "when it was posted (company currency).",
@@ -137,19 +141,23 @@ class AccountMove(models.Model):
 
     # ---------------------------------------------------------------- posting
 
-    def _post(self, soft=True):
-        posted = super()._post(soft)
-        posted.filtered(
-            lambda move: move.move_type == "out_invoice"
-        )._credit_insurance_set_cover()
-        return posted
-
-    def _credit_insurance_set_cover(self):
+    @api.depends("state")
+    def _compute_credit_insurance_cover(self):
         """Record the policy and the part of each invoice within the limit.
 
-        Invoices posted together consume the buyer's availability in date order.
+        Runs when invoices are posted (or reset to draft). Invoices posted
+        together consume the buyer's availability in date order.
         """
-        for company, moves in self.grouped("company_id").items():
+        posted = self.filtered(
+            lambda m: m.state == "posted" and m.move_type == "out_invoice"
+        )
+        (self - posted).update(
+            {
+                "credit_insurance_policy_id": False,
+                "credit_insurance_insurable_amount": 0,
+            }
+        )
+        for company, moves in posted.grouped("company_id").items():
             covers = (
                 self.env["credit.insurance.cover"]
                 .with_company(company)
@@ -159,32 +167,14 @@ class AccountMove(models.Model):
             for move in moves.sorted(lambda m: (m.invoice_date, m.id)):
                 cover = covers.get(move.commercial_partner_id.id)
                 if not cover or not cover.policy:
-                    move.write(
-                        {
-                            "credit_insurance_policy_id": False,
-                            "credit_insurance_insurable_amount": 0.0,
-                        }
-                    )
+                    move.credit_insurance_policy_id = False
+                    move.credit_insurance_insurable_amount = 0.0
                     continue
                 base = move._credit_insurance_base(cover.policy)
                 room = cover.limit - cover.receivables - consumed[cover.buyer_id]
                 consumed[cover.buyer_id] += base
-                move.write(
-                    {
-                        "credit_insurance_policy_id": cover.policy.id,
-                        "credit_insurance_insurable_amount": min(base, max(room, 0.0)),
-                    }
-                )
-
-    def button_draft(self):
-        res = super().button_draft()
-        self.filtered("credit_insurance_policy_id").write(
-            {
-                "credit_insurance_policy_id": False,
-                "credit_insurance_insurable_amount": 0.0,
-            }
-        )
-        return res
+                move.credit_insurance_policy_id = cover.policy
+                move.credit_insurance_insurable_amount = min(base, max(room, 0.0))
 
     def write(self, vals):
         if "credit_insurance_disputed" in vals and not self.env.su:
