@@ -312,6 +312,10 @@ class InsurerProvider:
         self._token = None
         self._ensure_token()
 
+    def ensure_authenticated(self):
+        """Log in unless the current token is still good."""
+        self._ensure_token()
+
     def find_buyer(self, buyer):
         """Find a buyer from its legal identifiers.
 
@@ -622,8 +626,7 @@ class InsurerProvider:
         try:
             return json.loads(text)
         except ValueError:
-            pass
-        title = _html_title(text)
+            title = _html_title(text)
         what = (
             f"an HTML page{f' ({title})' if title else ''}"
             if title is not None

@@ -11,6 +11,7 @@ file. Plain Python and werkzeug only: it runs without Odoo.
 """
 
 import argparse
+import contextlib
 import hashlib
 import json
 import logging
@@ -957,10 +958,8 @@ class FaultInjector:
                 return [body]
             sock = environ.get("werkzeug.socket")
             if sock is not None:
-                try:
+                with contextlib.suppress(OSError):  # already closed by the client
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
             raise ConnectionAbortedError("answer dropped by fault injection")
         return self.app(environ, start_response)
 
@@ -1068,7 +1067,7 @@ def main(argv=None):
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        pass
+        _logger.info("Sandbox insurer stopped")
     finally:
         server.server_close()
 
