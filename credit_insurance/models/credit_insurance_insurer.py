@@ -67,6 +67,7 @@ class CreditInsuranceInsurer(models.Model):
         help="Longest wait for one answer of the insurer's API.",
     )
     customer_number = fields.Char(
+        string="Customer number",
         tracking=True,
         help="Your number at the insurer: Atradius customer ID, Allianz Trade "
         "business unit code, Coface policy (contract) number.",
@@ -85,6 +86,7 @@ class CreditInsuranceInsurer(models.Model):
         help="Requests are sent and decisions pulled through the insurer's API.",
     )
     credentials_refused = fields.Boolean(
+        string="Credentials refused",
         readonly=True,
         copy=False,
         help="The insurer refused the credentials: nothing is sent until they "
@@ -276,11 +278,18 @@ class CreditInsuranceInsurer(models.Model):
         )
         done = more = 0
         for insurer in insurers:
-            with requests.Session() as session:
-                provider = insurer._get_provider(session)
-                has_more = insurer.with_company(insurer.company_id)._pull_decisions(
-                    provider, batch_size
+            try:
+                with self.env.cr.savepoint(), requests.Session() as session:
+                    provider = insurer._get_provider(session)
+                    has_more = insurer.with_company(insurer.company_id)._pull_decisions(
+                        provider, batch_size
+                    )
+            except Exception as error:  # the other insurers go on
+                _logger.exception("%s: pulling decisions failed", insurer.name)
+                insurer.sync_error = self.env._(
+                    "Unexpected error: %(error)s", error=error
                 )
+                has_more = False
             done += 1
             more += bool(has_more)
             if can_commit():
@@ -307,7 +316,10 @@ class CreditInsuranceInsurer(models.Model):
             try:
                 with self.env.cr.savepoint():
                     limit, created = Limit._record_insurer_decision(self, decision)
-            except (UserError, ValidationError) as error:
+            except Exception as error:  # the other decisions go on
+                _logger.exception(
+                    "%s: decision %s not recorded", self.name, decision.decision_ref
+                )
                 unmatched.append(f"{decision.decision_ref}: {error}")
                 continue
             if not limit:

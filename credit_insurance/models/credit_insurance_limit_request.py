@@ -436,6 +436,15 @@ class CreditInsuranceLimitRequest(models.Model):
             if self.insurer_id._record_call_failure(error):
                 outcome = "stop"
             self._record_failure(error)
+        except Exception as error:  # one request never stops the batch
+            _logger.exception("Limit request %s: exchange failed", self.name)
+            self._record_failure(
+                InsurerError(
+                    self.env._("Unexpected error: %(error)s", error=error),
+                    provider=self.insurer_id.name,
+                ),
+                retryable=True,
+            )
         self._commit_exchange()
         return outcome
 
@@ -558,15 +567,16 @@ class CreditInsuranceLimitRequest(models.Model):
             )
             if answer.status == "referred"
             else self.env._(
-                "Sent to %(insurer)s (reference %(reference)s); awaiting its decision.",
+                "Awaiting the decision of %(insurer)s (reference %(reference)s).",
                 insurer=self.insurer_id.name,
                 reference=answer.insurer_reference,
             )
         )
 
-    def _record_failure(self, error):
+    def _record_failure(self, error, retryable=None):
         """Keep the error on the request and schedule a retry with backoff."""
         self.ensure_one()
+        retryable = error.retryable if retryable is None else retryable
         now = fields.Datetime.now()
         delay = timedelta(
             minutes=RETRY_DELAYS[min(self.retry_count, len(RETRY_DELAYS) - 1)]
@@ -574,13 +584,13 @@ class CreditInsuranceLimitRequest(models.Model):
         if getattr(error, "retry_after", None):
             delay = max(delay, timedelta(seconds=error.retry_after))
         vals = {"last_error": error.message, "retry_count": self.retry_count + 1}
-        if error.retryable and self.state in ("pending", "referred"):
+        if retryable and self.state in ("pending", "referred"):
             vals["next_check_date"] = now + delay  # still at the insurer
         else:
             vals["state"] = "error"
-            vals["next_retry_date"] = now + delay if error.retryable else False
+            vals["next_retry_date"] = now + delay if retryable else False
         self.write(vals)
-        if not error.retryable:
+        if not retryable:
             self.message_post(
                 body=self.env._(
                     "Not retried automatically: %(error)s", error=error.message
