@@ -302,6 +302,8 @@ class CreditInsuranceLimitRequest(models.Model):
                 "date_decided": fields.Datetime.now(),
                 "last_error": False,
                 "next_retry_date": False,
+                "next_check_date": False,
+                "delivery_uncertain": False,
             }
         )
         for request in self:

@@ -278,6 +278,31 @@ class TestConnectors(TransactionCase):
         self.assertEqual(stats["submissions"], {request.customer_reference: 1})
         self.assertEqual(stats["duplicates"], 0)
 
+    def test_decision_pulled_before_the_retry_closes_the_lost_request(self):
+        """The answer is lost, but the insurer's decision feed brings it."""
+        request = self.request_limit(20_000.0)
+        self.sandbox.faults.add("drop", method="POST", path="/v1/limit-requests")
+        self.exchange()
+        self.assertEqual(request.state, "error")
+        self.insurer._cron_pull_decisions()
+        self.assertRecordValues(
+            request,
+            [
+                {
+                    "state": "decided",
+                    "delivery_uncertain": False,
+                    "next_retry_date": False,
+                    "last_error": False,
+                }
+            ],
+        )
+        self.assertEqual(request.decision_id.granted_amount, 20_000.0)
+        self.time_passes(request)
+        self.assertEqual(self.exchange(), 0, "nothing left to send")
+        self.assertEqual(
+            self.sandbox_stats()["submissions"], {request.customer_reference: 1}
+        )
+
     def test_answer_after_the_timeout_is_reconciled_not_sent_twice(self):
         request = self.request_limit(20_000.0)
         # Odoo's test framework raises HTTP timeouts below 10 s to 10 s.
