@@ -591,9 +591,11 @@ class TestConnectors(TransactionCase):
     # ------------------------------------------------------------ workflow
 
     def test_bulk_requests_from_a_list_are_queued_for_the_insurer(self):
+        """A salesperson asks from the partner list, a credit manager sends."""
         other = self.make_buyer("Comptoir du Nord SAS", "432112235")
         wizard = (
             self.env["credit.insurance.limit.request.wizard"]
+            .with_user(self.salesman)
             .with_context(
                 active_model="res.partner", active_ids=[self.buyer.id, other.id]
             )
@@ -603,9 +605,23 @@ class TestConnectors(TransactionCase):
         created = self.Request.search(action["domain"])
         self.assertEqual(created.partner_id, self.buyer | other)
         self.assertEqual(created.policy_id, self.policy)
-        created.action_send()
+        created.with_user(self.manager).action_send()
         self.assertEqual(set(created.mapped("state")), {"draft"})
         self.assertIn("Queued for Sandbox (test)", self.messages(created[0]))
+        self.assertTrue(
+            self.env["ir.cron.trigger"].search(
+                [
+                    (
+                        "cron_id",
+                        "=",
+                        self.env.ref(
+                            "credit_insurance.ir_cron_exchange_limit_requests"
+                        ).id,
+                    )
+                ]
+            ),
+            "the exchange runs at once",
+        )
         self.exchange()
         self.assertEqual(set(created.mapped("state")), {"decided"})
 
