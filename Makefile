@@ -14,7 +14,7 @@ ODOO := $(PYTHON) -m odoo --addons-path=$(CURDIR) --db-filter='^($(DEMO_DB)|cred
 .PHONY: help demo test check-odoo check-postgres requirements test-requirements lint
 
 help:
-	@echo "make demo   install (or update) the demo database $(DEMO_DB) and serve it on http://localhost:$(HTTP_PORT)"
+	@echo "make demo   start the sandbox insurer, install (or update) the demo database $(DEMO_DB) and serve it on http://localhost:$(HTTP_PORT)"
 	@echo "make test   run every test and linter on a fresh database, then drop it"
 
 # --- prerequisites: fail fast, one line each -------------------------------------
@@ -34,15 +34,31 @@ test-requirements: requirements
 	@$(PYTHON) -c "$$REQUIREMENTS_MET" test-requirements.txt 2>/dev/null || $(PYTHON) -m pip install -r test-requirements.txt
 
 # --- make demo --------------------------------------------------------------------
+# The sandbox insurer runs in the background for as long as Odoo does; the demo
+# insurer points at it.
+
+SANDBOX_PORT ?= 8070
+SANDBOX_DATA ?= $(CURDIR)/.sandbox-data
 
 demo: check-odoo check-postgres requirements
-	@if $(PYTHON) -c "$$MODULE_INSTALLED" $(DEMO_DB) credit_insurance; then \
+	@mkdir -p $(SANDBOX_DATA); \
+	$(PYTHON) credit_insurance/sandbox/server.py --port $(SANDBOX_PORT) --data-dir $(SANDBOX_DATA) \
+	  >>$(SANDBOX_DATA)/server.log 2>&1 & sandbox=$$!; \
+	trap 'kill $$sandbox 2>/dev/null || true' EXIT INT TERM; \
+	for i in $$(seq 50); do \
+	  $(PYTHON) -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$(SANDBOX_PORT)/health', timeout=1)" 2>/dev/null && break; \
+	  kill -0 $$sandbox 2>/dev/null || { echo "error: the sandbox insurer did not start, see $(SANDBOX_DATA)/server.log (port $(SANDBOX_PORT) busy? set SANDBOX_PORT)." >&2; exit 1; }; \
+	  sleep 0.2; \
+	done; \
+	echo "Sandbox insurer on http://127.0.0.1:$(SANDBOX_PORT) (data in $(SANDBOX_DATA))"; \
+	if $(PYTHON) -c "$$MODULE_INSTALLED" $(DEMO_DB) credit_insurance; then \
 	  echo "Updating $(DEMO_DB)..."; $(ODOO) -d $(DEMO_DB) -u $(ADDONS_CSV) --stop-after-init --log-level=warn; \
 	else \
 	  echo "Creating $(DEMO_DB) with demo data (a few minutes)..."; \
 	  $(ODOO) -d $(DEMO_DB) -i $(ADDONS_CSV) --load-language=fr_FR --stop-after-init --log-level=warn; \
-	fi
-	@echo "Odoo on http://localhost:$(HTTP_PORT) - login admin / admin - Ctrl-C stops it."
+	fi; \
+	$(PYTHON) -c "$$POINT_DEMO_INSURER" $(DEMO_DB) http://127.0.0.1:$(SANDBOX_PORT); \
+	echo "Odoo on http://localhost:$(HTTP_PORT) - login admin / admin - Ctrl-C stops it (and the sandbox insurer)."; \
 	$(ODOO) -d $(DEMO_DB) --http-port=$(HTTP_PORT)
 
 # --- make test --------------------------------------------------------------------
@@ -93,6 +109,16 @@ except psycopg2.Error:
     sys.exit(1)
 endef
 export MODULE_INSTALLED
+
+define POINT_DEMO_INSURER
+import sys, psycopg2
+with psycopg2.connect(dbname=sys.argv[1]) as conn, conn.cursor() as cr:
+    cr.execute("""UPDATE credit_insurance_insurer SET api_base_url = %s, paused_until = NULL
+                   WHERE id = (SELECT res_id FROM ir_model_data
+                                WHERE module = 'credit_insurance' AND name = 'demo_insurer')""",
+               [sys.argv[2]])
+endef
+export POINT_DEMO_INSURER
 
 define DROP_DB
 import sys, psycopg2

@@ -8,11 +8,12 @@
     "website": "https://github.com/credit-insurance-odoo/credit-insurance",
     "license": "LGPL-3",
     "depends": ["account", "sale", "mail"],
-    "external_dependencies": {"python": ["requests", "lxml"]},
+    "external_dependencies": {"python": ["requests", "lxml", "werkzeug"]},
     "data": [
         "security/credit_insurance_security.xml",
         "security/ir.model.access.csv",
         "data/ir_cron.xml",
+        "data/credit_insurance_connector_cron.xml",
         "data/ir_sequence.xml",
         "views/credit_insurance_insurer_views.xml",
         "views/credit_insurance_policy_views.xml",
@@ -20,6 +21,7 @@
         "views/credit_insurance_limit_request_views.xml",
         "views/res_partner_views.xml",
         "views/account_move_views.xml",
+        "wizards/credit_insurance_limit_request_wizard_views.xml",
         "views/credit_insurance_menus.xml",
     ],
     "demo": [

@@ -1,7 +1,30 @@
+import logging
+from datetime import timedelta
 from urllib.parse import urlsplit
 
-from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+import requests
+
+from odoo import api, fields, models, modules, tools
+from odoo.exceptions import UserError, ValidationError
+
+from ..providers import (
+    InsurerAuthError,
+    InsurerError,
+    InsurerTemporaryError,
+    ProviderConfig,
+    get_provider_class,
+)
+
+_logger = logging.getLogger(__name__)
+
+# Changing any of these gives refused credentials another chance.
+CREDENTIAL_FIELDS = ("api_key", "client_id", "client_secret", "login", "password")
+DECISIONS_PER_BATCH = 200
+
+
+def can_commit():
+    """Commit per record in crons, never in tests (as Odoo core does)."""
+    return not (tools.config["test_enable"] or modules.module.current_test)
 
 
 class CreditInsuranceInsurer(models.Model):
@@ -15,13 +38,21 @@ class CreditInsuranceInsurer(models.Model):
 
     name = fields.Char(required=True, tracking=True)
     active = fields.Boolean(default=True)
+    # One value per module of providers/ (see providers.PROVIDERS).
     provider = fields.Selection(
-        [("manual", "Manual (no API)")],
+        [
+            ("manual", "Manual (no API)"),
+            ("sandbox", "Sandbox insurer (built in)"),
+            ("allianz_trade", "Allianz Trade"),
+            ("atradius", "Atradius"),
+            ("coface", "Coface"),
+        ],
         required=True,
         default="manual",
         tracking=True,
         help="How Odoo exchanges with this insurer. 'Manual' means requests and "
-        "decisions are entered by hand.",
+        "decisions are entered by hand; the others send requests and pull "
+        "decisions through the insurer's API.",
     )
     environment = fields.Selection(
         [("sandbox", "Sandbox"), ("production", "Production")],
@@ -30,6 +61,17 @@ class CreditInsuranceInsurer(models.Model):
         tracking=True,
     )
     api_base_url = fields.Char(string="API base URL", tracking=True)
+    api_timeout = fields.Integer(
+        string="API timeout (seconds)",
+        default=30,
+        help="Longest wait for one answer of the insurer's API.",
+    )
+    customer_number = fields.Char(
+        string="Customer number",
+        tracking=True,
+        help="Your number at the insurer: Atradius customer ID, Allianz Trade "
+        "business unit code, Coface policy (contract) number.",
+    )
     # Secrets: readable and writable by system administrators only; sent with sudo().
     api_key = fields.Char(string="API key", groups="base.group_system", copy=False)
     client_id = fields.Char(string="Client ID", groups="base.group_system", copy=False)
@@ -39,8 +81,46 @@ class CreditInsuranceInsurer(models.Model):
     company_id = fields.Many2one(
         "res.company", required=True, default=lambda self: self.env.company
     )
+    connected = fields.Boolean(
+        compute="_compute_connected",
+        help="Requests are sent and decisions pulled through the insurer's API.",
+    )
+    credentials_refused = fields.Boolean(
+        string="Credentials refused",
+        readonly=True,
+        copy=False,
+        help="The insurer refused the credentials: nothing is sent until they "
+        "are changed or the connection is tested successfully (some insurers "
+        "lock the account after a few failed logins).",
+    )
+    paused_until = fields.Datetime(
+        string="Calls paused until",
+        readonly=True,
+        copy=False,
+        help="The insurer asked to slow down (HTTP 429): no call before then.",
+    )
+    decisions_synced_until = fields.Datetime(
+        string="Decisions pulled up to",
+        readonly=True,
+        copy=False,
+        help="Decisions changed at the insurer after this moment are pulled at "
+        "the next synchronisation.",
+    )
+    last_sync_date = fields.Datetime(
+        string="Last synchronisation", readonly=True, copy=False
+    )
+    sync_error = fields.Text(
+        string="Last synchronisation problem", readonly=True, copy=False
+    )
     policy_ids = fields.One2many("credit.insurance.policy", "insurer_id")
     policy_count = fields.Integer(compute="_compute_policy_count")
+
+    @api.depends("provider")
+    def _compute_connected(self):
+        for insurer in self:
+            insurer.connected = bool(
+                insurer.provider and get_provider_class(insurer.provider).connected
+            )
 
     @api.depends("policy_ids")
     def _compute_policy_count(self):
@@ -60,6 +140,216 @@ class CreditInsuranceInsurer(models.Model):
                         url=insurer.api_base_url,
                     )
                 )
+
+    @api.constrains("provider", "api_base_url", "api_timeout")
+    def _check_connection(self):
+        for insurer in self.filtered("connected"):
+            if not insurer.api_base_url:
+                raise ValidationError(
+                    self.env._(
+                        "%(insurer)s exchanges through an API: give its API base URL.",
+                        insurer=insurer.name,
+                    )
+                )
+            if insurer.api_timeout <= 0:
+                raise ValidationError(
+                    self.env._(
+                        "API timeout of %(insurer)s: give a number of seconds.",
+                        insurer=insurer.name,
+                    )
+                )
+
+    def write(self, vals):
+        if any(name in vals for name in CREDENTIAL_FIELDS):
+            vals = {**vals, "credentials_refused": False}
+        return super().write(vals)
+
+    # ------------------------------------------------------------ connection
+
+    def _get_provider(self, session):
+        """The provider talking to this insurer, for one batch of calls.
+
+        Credentials are read here, with sudo, and go nowhere but the provider.
+        """
+        self.ensure_one()
+        insurer = self.sudo()
+        config = ProviderConfig(
+            base_url=insurer.api_base_url or "",
+            label=insurer.name,
+            api_key=insurer.api_key or "",
+            client_id=insurer.client_id or "",
+            client_secret=insurer.client_secret or "",
+            login=insurer.login or "",
+            password=insurer.password or "",
+            customer_number=insurer.customer_number or "",
+            timeout=float(insurer.api_timeout or 30),
+        )
+        return get_provider_class(self.provider)(config, session)
+
+    def _is_reachable_now(self):
+        self.ensure_one()
+        now = fields.Datetime.now()
+        return (
+            self.connected
+            and self.active
+            and not self.credentials_refused
+            and not (self.paused_until and self.paused_until > now)
+        )
+
+    def _record_call_failure(self, error):
+        """An insurer-wide failure: refused credentials or too many calls.
+
+        :return: True when calls to this insurer must stop for now.
+        """
+        self.ensure_one()
+        if isinstance(error, InsurerAuthError):
+            self.write({"credentials_refused": True, "sync_error": error.message})
+            self.message_post(
+                body=self.env._(
+                    "The insurer refused the credentials; nothing is sent until "
+                    "they are corrected: %(error)s",
+                    error=error.message,
+                )
+            )
+            return True
+        if isinstance(error, InsurerTemporaryError) and error.status == 429:
+            self.paused_until = fields.Datetime.now() + timedelta(
+                seconds=error.retry_after or 60
+            )
+            self.env.ref("credit_insurance.ir_cron_exchange_limit_requests")._trigger(
+                at=self.paused_until
+            )
+            return True
+        return False
+
+    def action_test_connection(self):
+        """Log in to the insurer now and say whether it worked."""
+        self.ensure_one()
+        if not self.connected:
+            raise UserError(
+                self.env._("%(insurer)s has no API connection.", insurer=self.name)
+            )
+        with requests.Session() as session:
+            try:
+                self._get_provider(session).authenticate()
+            except InsurerError as error:
+                raise UserError(
+                    self.env._(
+                        "Connection to %(insurer)s failed: %(error)s",
+                        insurer=self.name,
+                        error=error.message,
+                    )
+                ) from None
+        self.write({"credentials_refused": False, "paused_until": False})
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": self.env._("Connected to %(insurer)s.", insurer=self.name),
+            },
+        }
+
+    def action_exchange_now(self):
+        """Send waiting requests and pull decisions without waiting for the
+        scheduled run."""
+        self.write({"paused_until": False})
+        self.env.ref("credit_insurance.ir_cron_exchange_limit_requests")._trigger()
+        self.env.ref("credit_insurance.ir_cron_pull_limit_decisions")._trigger()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "info",
+                "message": self.env._(
+                    "The exchange with the insurers starts in a few seconds."
+                ),
+            },
+        }
+
+    # ------------------------------------------------------ decision sync
+
+    @api.model
+    def _cron_pull_decisions(self, batch_size=DECISIONS_PER_BATCH):
+        """Pull decision changes from each connected insurer since its last
+        successful synchronisation, and record them as insured limits."""
+        insurers = self.search([("provider", "!=", "manual")]).filtered(
+            lambda insurer: insurer._is_reachable_now()
+        )
+        done = more = 0
+        for insurer in insurers:
+            try:
+                with self.env.cr.savepoint(), requests.Session() as session:
+                    provider = insurer._get_provider(session)
+                    has_more = insurer.with_company(insurer.company_id)._pull_decisions(
+                        provider, batch_size
+                    )
+            except Exception as error:  # the other insurers go on
+                _logger.exception("%s: pulling decisions failed", insurer.name)
+                insurer.sync_error = self.env._(
+                    "Unexpected error: %(error)s", error=error
+                )
+                has_more = False
+            done += 1
+            more += bool(has_more)
+            if can_commit():
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+        self.env["ir.cron"]._notify_progress(done=done, remaining=more)
+        if more:
+            self.env.ref("credit_insurance.ir_cron_pull_limit_decisions")._trigger()
+
+    def _pull_decisions(self, provider, batch_size=DECISIONS_PER_BATCH):
+        """One page of decision changes. Return True when more are waiting."""
+        self.ensure_one()
+        try:
+            batch = provider.fetch_decisions(
+                self.decisions_synced_until, limit=batch_size
+            )
+        except InsurerError as error:
+            if not self._record_call_failure(error):
+                self.sync_error = error.message
+            return False
+        Limit = self.env["credit.insurance.limit"]
+        unmatched = []
+        recorded = 0
+        for decision in batch.decisions:
+            try:
+                with self.env.cr.savepoint():
+                    limit, created = Limit._record_insurer_decision(self, decision)
+            except Exception as error:  # the other decisions go on
+                _logger.exception(
+                    "%s: decision %s not recorded", self.name, decision.decision_ref
+                )
+                unmatched.append(f"{decision.decision_ref}: {error}")
+                continue
+            if not limit:
+                unmatched.append(
+                    self.env._(
+                        "%(ref)s: buyer %(buyer)s is not known in Odoo",
+                        ref=decision.decision_ref,
+                        buyer=decision.buyer_ref,
+                    )
+                )
+            recorded += created
+        self.write(
+            {
+                "decisions_synced_until": batch.next_since,
+                "last_sync_date": fields.Datetime.now(),
+                "sync_error": self.env._(
+                    "Decisions not recorded:\n%(list)s", list="\n".join(unmatched)
+                )
+                if unmatched
+                else False,
+            }
+        )
+        _logger.info(
+            "%s: %s decisions pulled, %s new, %s not recorded",
+            self.name,
+            len(batch.decisions),
+            recorded,
+            len(unmatched),
+        )
+        return batch.has_more
 
     def action_view_policies(self):
         self.ensure_one()

@@ -112,6 +112,14 @@ class CreditInsuranceLimit(models.Model):
         help="Amount this decision insures: the granted amount, or nothing for a "
         "refusal or a cancellation.",
     )
+    insurer_decision_ref = fields.Char(
+        string="Decision reference at the insurer",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        help="Set on decisions pulled from the insurer: the same decision pulled "
+        "again is recognised and not recorded twice.",
+    )
     request_id = fields.Many2one(
         "credit.insurance.limit.request",
         readonly=True,
@@ -130,6 +138,11 @@ class CreditInsuranceLimit(models.Model):
             "one_decision_per_day",
             "unique(partner_id, policy_id, date_effective)",
             "This buyer already has a decision taking effect on that date.",
+        ),
+        (
+            "insurer_decision_uniq",
+            "unique(policy_id, insurer_decision_ref)",
+            "This insurer decision is already recorded.",
         ),
     ]
 
@@ -374,6 +387,192 @@ class CreditInsuranceLimit(models.Model):
             state = decision._state_on(today, decision.date_superseded)
             if state != decision.state:
                 decision.state = state
+
+    # ------------------------------------------------- decisions from insurers
+
+    @api.model
+    def _record_insurer_decision(self, insurer, decision, request=None):
+        """Record a decision pulled from ``insurer`` (a providers.Decision).
+
+        The same decision is never recorded twice (its reference at the insurer
+        is kept); a later decision of the same day replaces the earlier one.
+        Reductions and withdrawals the seller did not ask for are announced to
+        the buyer's salesperson and the credit managers.
+
+        :param request: the limit request it answers, when known.
+        :return: ``(decision record or empty if the buyer is unknown, created)``
+        """
+        Limit = self.sudo().with_company(insurer.company_id)
+        existing = Limit.search(
+            [
+                ("insurer_id", "=", insurer.id),
+                ("insurer_decision_ref", "=", decision.decision_ref),
+            ],
+            limit=1,
+        )
+        request = request or self.env["credit.insurance.limit.request"]._answered_by(
+            insurer, decision
+        )
+        if existing:
+            if request and request.state not in ("decided", "cancelled"):
+                existing.request_id = request
+                request._mark_decided(existing)
+            return existing, False
+        partner = request.partner_id or self._partner_for_insurer_buyer(
+            insurer, decision
+        )
+        policy = request.policy_id or self._policy_for_insurer_decision(
+            insurer, decision, partner
+        )
+        if not partner or not policy:
+            return self.browse(), False
+        currency = (
+            self.env["res.currency"]
+            .with_context(active_test=False)
+            .search([("name", "=", decision.currency)], limit=1)
+        ) or policy.currency_id
+        granting = decision.decision not in ("refused", "cancelled")
+        expiry = decision.date_expiry
+        vals = {
+            "partner_id": partner.id,
+            "policy_id": policy.id,
+            "insurer_buyer_ref": decision.buyer_ref,
+            "insurer_decision_ref": decision.decision_ref,
+            "decision": decision.decision,
+            "requested_amount": decision.requested_amount
+            or (request.requested_amount if request else 0.0),
+            "granted_amount": decision.granted_amount if granting else 0.0,
+            "currency_id": currency.id,
+            "conditions": decision.conditions or False,
+            "date_effective": decision.date_effective,
+            "date_expiry": expiry
+            if expiry and expiry >= decision.date_effective
+            else False,
+            **(
+                {"coverage_pct": decision.coverage_pct}
+                if decision.coverage_pct is not None
+                else {}
+            ),
+        }
+        same_day = Limit.search(
+            [
+                ("partner_id", "=", partner.id),
+                ("policy_id", "=", policy.id),
+                ("date_effective", "=", decision.date_effective),
+            ],
+            limit=1,
+        )
+        if same_day:
+            same_day.write(vals)
+            limit = same_day
+            if request and request.state not in ("decided", "cancelled"):
+                limit.request_id = request
+                request._mark_decided(limit)
+        else:
+            limit = Limit.create(
+                {**vals, "request_id": request.id if request else False}
+            )
+        asked = request and request.request_type in ("reduce", "cancel")
+        if decision.decision in ("reduced", "cancelled") and not asked:
+            limit._notify_limit_cut()
+        return limit.with_env(self.env), True
+
+    @api.model
+    def _partner_for_insurer_buyer(self, insurer, decision):
+        """The buyer a decision is about: by the insurer's reference already
+        known in Odoo, else by SIREN or VAT number."""
+        for model in ("credit.insurance.limit", "credit.insurance.limit.request"):
+            known = (
+                self.env[model]
+                .sudo()
+                .search(
+                    [
+                        ("insurer_id", "=", insurer.id),
+                        ("insurer_buyer_ref", "=", decision.buyer_ref),
+                    ],
+                    limit=1,
+                )
+            )
+            if known:
+                return known.partner_id
+        identity = decision.buyer
+        if not identity or not (identity.siren or identity.vat):
+            return self.env["res.partner"]
+        domain = [("vat", "=", identity.vat)] if identity.vat else []
+        if identity.siren:
+            siren_domain = [("company_registry", "=like", f"{identity.siren}%")]
+            domain = ["|", *siren_domain, *domain] if domain else siren_domain
+        return (
+            self.env["res.partner"]
+            .sudo()
+            .search(
+                [
+                    ("is_company", "=", True),
+                    ("company_id", "in", [False, insurer.company_id.id]),
+                    *domain,
+                ],
+                limit=1,
+            )
+        )
+
+    @api.model
+    def _policy_for_insurer_decision(self, insurer, decision, partner):
+        policies = insurer.policy_ids.filtered("active")
+        by_number = policies.filtered(lambda p: p.name == decision.policy_number)
+        if by_number:
+            return by_number[:1]
+        if partner:
+            latest = self.sudo().search(
+                [("partner_id", "=", partner.id), ("insurer_id", "=", insurer.id)],
+                limit=1,
+            )
+            if latest:
+                return latest.policy_id
+        return policies if len(policies) == 1 else policies.browse()
+
+    def _notify_limit_cut(self):
+        """Tell the buyer's salesperson and the credit managers that the
+        insurer cuts a limit, before it takes effect."""
+        managers = self.env.ref(
+            "credit_insurance.group_credit_insurance_manager"
+        ).users.filtered(lambda user: user.active and not user.share)
+        for limit in self:
+            users = (
+                limit.partner_id.user_id
+                | managers.filtered(lambda u, c=limit.company_id: c in u.company_ids)
+            ).filtered("active")
+            previous = limit.history_ids.filtered(
+                lambda d, lim=limit: d.date_effective < lim.date_effective
+            )[:1]
+            summary = (
+                self.env._(
+                    "Insured limit withdrawn: %(buyer)s", buyer=limit.partner_id.name
+                )
+                if limit.decision == "cancelled"
+                else self.env._(
+                    "Insured limit reduced: %(buyer)s", buyer=limit.partner_id.name
+                )
+            )
+            note = self.env._(
+                "%(insurer)s decided on %(buyer)s: %(amount)s insured from "
+                "%(date)s (before: %(previous)s). Deliveries after that date are "
+                "insured up to the new amount only.",
+                insurer=limit.insurer_id.name,
+                buyer=limit.partner_id.name,
+                amount=limit.currency_id.format(limit.insured_amount),
+                date=limit.date_effective,
+                previous=limit.currency_id.format(previous.insured_amount)
+                if previous
+                else "-",
+            )
+            for user in users:
+                limit.activity_schedule(
+                    "mail.mail_activity_data_todo",
+                    date_deadline=fields.Date.context_today(self),
+                    summary=summary,
+                    note=note,
+                    user_id=user.id,
+                )
 
     @api.model
     def _in_force_domain(self, date):

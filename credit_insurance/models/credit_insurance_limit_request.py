@@ -1,7 +1,24 @@
+import logging
 import uuid
+from datetime import timedelta
+
+import requests
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL
+
+from ..providers import (
+    BuyerIdentity,
+    DeliveryUnconfirmed,
+    InsurerAuthError,
+    InsurerError,
+    InsurerRejected,
+    LimitRequest,
+)
+from .credit_insurance_insurer import can_commit
+
+_logger = logging.getLogger(__name__)
 
 # UN/EDIFACT 4505 request purposes, as insurers know them.
 REQUEST_TYPES = [
@@ -11,6 +28,11 @@ REQUEST_TYPES = [
     ("cancel", "Cancellation"),
     ("renew", "Renewal"),
 ]
+REQUESTS_PER_BATCH = 50
+# Minutes before trying again after the n-th failure; then once a day.
+RETRY_DELAYS = (5, 15, 60, 240, 720, 1440)
+# Minutes between two checks of a request waiting at the insurer.
+CHECK_DELAYS = {"pending": 2, "referred": 15}
 
 
 class CreditInsuranceLimitRequest(models.Model):
@@ -101,6 +123,28 @@ class CreditInsuranceLimitRequest(models.Model):
     retry_count = fields.Integer(readonly=True, copy=False)
     next_retry_date = fields.Datetime(readonly=True, copy=False)
     decision_id = fields.Many2one("credit.insurance.limit", readonly=True, copy=False)
+    insurer_connected = fields.Boolean(related="insurer_id.connected")
+    insurer_buyer_ref = fields.Char(
+        string="Buyer reference at the insurer",
+        readonly=True,
+        copy=False,
+        help="The insurer's identifier of the buyer (companyId, buyerId, "
+        "EasyNumber), found from its VAT number and company registry.",
+    )
+    delivery_uncertain = fields.Boolean(
+        string="Sent without answer",
+        readonly=True,
+        copy=False,
+        help="A sending may have reached the insurer without its answer "
+        "reaching Odoo: the request is looked up at the insurer by its customer "
+        "reference before anything is sent again.",
+    )
+    next_check_date = fields.Datetime(
+        string="Next check at the insurer",
+        readonly=True,
+        copy=False,
+        help="When Odoo next asks the insurer where this request stands.",
+    )
     sale_order_id = fields.Many2one(
         "sale.order",
         string="Blocked order",
@@ -193,8 +237,32 @@ class CreditInsuranceLimitRequest(models.Model):
         return True
 
     def _send(self):
-        """Hook for connectors; the manual insurer only records the filing."""
-        for request in self:
+        """Connected insurers: queue for the exchange job, which runs at once.
+
+        The manual insurer only records the filing.
+        """
+        connected = self.filtered("insurer_connected")
+        for request in connected:
+            # Already at the insurer: follow it there rather than send it again.
+            request.write(
+                {
+                    "state": "pending" if request.insurer_reference else "draft",
+                    "last_error": False,
+                    "retry_count": 0,
+                    "next_retry_date": False,
+                    "next_check_date": False,
+                }
+            )
+            request.message_post(
+                body=self.env._(
+                    "Queued for %(insurer)s: the exchange with the insurer runs "
+                    "in a few seconds.",
+                    insurer=request.insurer_id.name,
+                )
+            )
+        if connected:
+            self.env.ref("credit_insurance.ir_cron_exchange_limit_requests")._trigger()
+        for request in self - connected:
             request.write({"state": "sent", "date_sent": fields.Datetime.now()})
             request.message_post(
                 body=self.env._(
@@ -234,6 +302,8 @@ class CreditInsuranceLimitRequest(models.Model):
                 "date_decided": fields.Datetime.now(),
                 "last_error": False,
                 "next_retry_date": False,
+                "next_check_date": False,
+                "delivery_uncertain": False,
             }
         )
         for request in self:
@@ -250,7 +320,392 @@ class CreditInsuranceLimitRequest(models.Model):
         return True
 
     def action_reset_to_draft(self):
-        self.filtered(lambda r: r.state in ("cancelled", "error")).write(
-            {"state": "draft"}
-        )
+        for request in self.filtered(lambda r: r.state in ("cancelled", "error")):
+            request.write(
+                {
+                    "state": "draft",
+                    # It reached the insurer once: look it up before sending.
+                    "delivery_uncertain": request.delivery_uncertain
+                    or bool(request.insurer_reference),
+                    "next_retry_date": False,
+                }
+            )
         return True
+
+    def action_confirm_not_received(self):
+        """The credit manager checked the insurer's portal: the request is not
+        there, so it may be sent again."""
+        for request in self.filtered(lambda r: r.state == "error"):
+            request.write(
+                {
+                    "delivery_uncertain": False,
+                    "insurer_reference": False,
+                    "last_error": False,
+                }
+            )
+            request.message_post(
+                body=self.env._(
+                    "Checked in the portal of %(insurer)s: the request is not "
+                    "there. It is sent again.",
+                    insurer=request.insurer_id.name,
+                )
+            )
+        return self.action_send()
+
+    # ------------------------------------------------- exchange with insurers
+
+    @api.model
+    def _exchange_due_domain(self):
+        """Requests of connected insurers that have something to do now."""
+        now = fields.Datetime.now()
+        return [
+            ("insurer_id.provider", "!=", "manual"),
+            ("insurer_id.active", "=", True),
+            ("insurer_id.credentials_refused", "=", False),
+            "|",
+            ("insurer_id.paused_until", "=", False),
+            ("insurer_id.paused_until", "<=", now),
+            "|",
+            "|",
+            "|",
+            ("state", "=", "draft"),
+            "&",
+            ("state", "=", "sent"),
+            ("delivery_uncertain", "=", True),
+            "&",
+            ("state", "in", ("pending", "referred")),
+            "|",
+            ("next_check_date", "=", False),
+            ("next_check_date", "<=", now),
+            "&",
+            ("state", "=", "error"),
+            ("next_retry_date", "<=", now),
+        ]
+
+    @api.model
+    def _cron_exchange_with_insurers(self, batch_size=REQUESTS_PER_BATCH):
+        """Send drafts, follow pending and referred requests, retry errors.
+
+        A bounded batch, one HTTP session per insurer, one commit per request:
+        a failing request keeps its error and is retried later, the others go
+        on. Re-triggers itself while requests are still due.
+        """
+        todo = self.search(self._exchange_due_domain(), order="id", limit=batch_size)
+        done = 0
+        for insurer, batch in todo.grouped("insurer_id").items():
+            with requests.Session() as session:
+                provider = insurer._get_provider(session)
+                for request in batch:
+                    outcome = request.with_company(
+                        request.company_id
+                    )._exchange_with_insurer(provider)
+                    done += outcome != "skipped"
+                    if outcome == "stop":
+                        break
+        remaining = self.search_count(self._exchange_due_domain())
+        self.env["ir.cron"]._notify_progress(done=done, remaining=remaining)
+        if remaining and done:
+            self.env.ref("credit_insurance.ir_cron_exchange_limit_requests")._trigger()
+        return done
+
+    def _exchange_with_insurer(self, provider):
+        """Send or follow this request.
+
+        :return: ``"done"``, ``"skipped"`` (busy elsewhere, or nothing to do
+            any more) or ``"stop"`` (the insurer must not be called again now).
+        """
+        self.ensure_one()
+        if not self._lock_for_exchange():
+            return "skipped"
+        self.invalidate_recordset()
+        if not self.filtered_domain(self._exchange_due_domain()):
+            return "skipped"
+        outcome = "done"
+        try:
+            if self.insurer_reference and self.state in (
+                "pending",
+                "referred",
+                "error",
+            ):
+                self._poll_insurer(provider)
+            elif not self._send_to_insurer(provider):
+                return "skipped"
+        except InsurerAuthError as error:
+            # The insurer's credentials, not this request: it waits for them.
+            self.insurer_id._record_call_failure(error)
+            outcome = "stop"
+        except InsurerError as error:
+            if self.insurer_id._record_call_failure(error):
+                outcome = "stop"
+            self._record_failure(error)
+        except Exception as error:  # one request never stops the batch
+            _logger.exception("Limit request %s: exchange failed", self.name)
+            self._record_failure(
+                InsurerError(
+                    self.env._("Unexpected error: %(error)s", error=error),
+                    provider=self.insurer_id.name,
+                ),
+                retryable=True,
+            )
+        self._commit_exchange()
+        return outcome
+
+    def _lock_for_exchange(self):
+        self.env.cr.execute(
+            SQL(
+                "SELECT id FROM credit_insurance_limit_request WHERE id = %(id)s "
+                "FOR NO KEY UPDATE SKIP LOCKED",
+                id=self.id,
+            )
+        )
+        return bool(self.env.cr.fetchone())
+
+    def _commit_exchange(self):
+        """Commit what happened to this request (not in tests); keep it locked."""
+        if not can_commit() or self.env.context.get("credit_insurance_no_commit"):
+            return True
+        self.env.cr.commit()  # pylint: disable=invalid-commit
+        return self._lock_for_exchange()
+
+    def _send_to_insurer(self, provider):
+        """Send the request exactly once.
+
+        The sending is recorded (and committed) *before* the call, so that a
+        call whose answer is lost — timeout, dropped connection, a crash before
+        the answer is saved — leaves the request marked: the next attempt then
+        looks it up at the insurer by its customer reference and only sends it
+        if the insurer does not have it.
+
+        :return: False when another process took the request meanwhile.
+        """
+        provider.ensure_authenticated()  # a refused login leaves it untouched
+        may_have_been_sent = self.delivery_uncertain
+        buyer_ref = (
+            self.insurer_buyer_ref
+            or self._known_buyer_ref()
+            or self._find_buyer_at_insurer(provider)
+        )
+        self.write(
+            {
+                "state": "sent",
+                "date_sent": fields.Datetime.now(),
+                "delivery_uncertain": True,
+                "insurer_buyer_ref": buyer_ref,
+            }
+        )
+        if not self._commit_exchange():
+            return False
+        try:
+            with self.env.cr.savepoint():
+                answer = provider.submit_limit_request(
+                    self._provider_request(buyer_ref),
+                    may_have_been_sent=may_have_been_sent,
+                )
+                self._apply_limit_answer(answer)
+        except InsurerError as error:
+            if not (may_have_been_sent or error.may_have_been_received):
+                self.delivery_uncertain = False  # certainly not at the insurer
+            raise
+        return True
+
+    def _poll_insurer(self, provider):
+        with self.env.cr.savepoint():
+            answer = provider.poll_limit_request(
+                self._provider_request(self.insurer_buyer_ref),
+                self.insurer_reference,
+            )
+            if answer.status == self.state:
+                self.write(
+                    {
+                        "next_check_date": fields.Datetime.now()
+                        + timedelta(minutes=CHECK_DELAYS[answer.status]),
+                        "last_error": False,
+                        "retry_count": 0,
+                    }
+                )
+            else:
+                self._apply_limit_answer(answer)
+
+    def _apply_limit_answer(self, answer):
+        """Record where the request stands at the insurer (providers.LimitAnswer)."""
+        self.ensure_one()
+        if answer.reconciled:
+            self.message_post(
+                body=self.env._(
+                    "Found at %(insurer)s under %(reference)s: an earlier sending "
+                    "reached the insurer although its answer never reached Odoo. "
+                    "It was not sent again.",
+                    insurer=self.insurer_id.name,
+                    reference=answer.insurer_reference,
+                )
+            )
+        vals = {
+            "insurer_reference": answer.insurer_reference,
+            "delivery_uncertain": False,
+            "last_error": False,
+            "retry_count": 0,
+            "next_retry_date": False,
+        }
+        if answer.status == "decided":
+            self.write({**vals, "next_check_date": False})
+            self.env["credit.insurance.limit"]._record_insurer_decision(
+                self.insurer_id, answer.decision, request=self
+            )
+            return
+        self.write(
+            {
+                **vals,
+                "state": answer.status,
+                "next_check_date": fields.Datetime.now()
+                + timedelta(minutes=CHECK_DELAYS[answer.status]),
+            }
+        )
+        self.message_post(
+            body=self.env._(
+                "Referred by %(insurer)s to an underwriter (reference "
+                "%(reference)s); its answer is checked regularly.",
+                insurer=self.insurer_id.name,
+                reference=answer.insurer_reference,
+            )
+            if answer.status == "referred"
+            else self.env._(
+                "Awaiting the decision of %(insurer)s (reference %(reference)s).",
+                insurer=self.insurer_id.name,
+                reference=answer.insurer_reference,
+            )
+        )
+
+    def _record_failure(self, error, retryable=None):
+        """Keep the error on the request and schedule a retry with backoff."""
+        self.ensure_one()
+        retryable = error.retryable if retryable is None else retryable
+        now = fields.Datetime.now()
+        delay = timedelta(
+            minutes=RETRY_DELAYS[min(self.retry_count, len(RETRY_DELAYS) - 1)]
+        )
+        if getattr(error, "retry_after", None):
+            delay = max(delay, timedelta(seconds=error.retry_after))
+        vals = {"last_error": error.message, "retry_count": self.retry_count + 1}
+        if retryable and self.state in ("pending", "referred"):
+            vals["next_check_date"] = now + delay  # still at the insurer
+        else:
+            vals["state"] = "error"
+            vals["next_retry_date"] = now + delay if retryable else False
+        self.write(vals)
+        if not retryable:
+            self.message_post(
+                body=self.env._(
+                    "Not retried automatically: %(error)s", error=error.message
+                )
+                if not isinstance(error, DeliveryUnconfirmed)
+                else error.message
+            )
+
+    def _known_buyer_ref(self):
+        """The insurer's reference of the buyer, from an earlier exchange."""
+        domain = [
+            ("partner_id", "=", self.partner_id.commercial_partner_id.id),
+            ("insurer_id", "=", self.insurer_id.id),
+            ("insurer_buyer_ref", "!=", False),
+        ]
+        decision = (
+            self.env["credit.insurance.limit"]
+            .sudo()
+            .search([*domain, ("insurer_decision_ref", "!=", False)], limit=1)
+        )
+        if decision:
+            return decision.insurer_buyer_ref
+        answered = self.sudo().search(
+            [*domain, ("insurer_reference", "!=", False)], limit=1
+        )
+        return answered.insurer_buyer_ref
+
+    def _find_buyer_at_insurer(self, provider):
+        identity = self._buyer_identity()
+        buyer = self.partner_id.commercial_partner_id
+        if not (identity.vat or identity.siren or identity.duns):
+            raise InsurerRejected(
+                self.env._(
+                    "%(buyer)s has neither a VAT number nor a company registry "
+                    "(SIREN/SIRET): add one so that %(insurer)s can identify it.",
+                    buyer=buyer.display_name,
+                    insurer=self.insurer_id.name,
+                )
+            )
+        match = provider.find_buyer(identity)
+        if not match:
+            raise InsurerRejected(
+                self.env._(
+                    "%(insurer)s does not know %(buyer)s (SIREN %(siren)s, VAT "
+                    "%(vat)s): check its VAT number and company registry.",
+                    insurer=self.insurer_id.name,
+                    buyer=buyer.display_name,
+                    siren=identity.siren or "-",
+                    vat=identity.vat or "-",
+                )
+            )
+        return match.buyer_ref
+
+    def _buyer_identity(self):
+        buyer = self.partner_id.commercial_partner_id
+        return BuyerIdentity.build(
+            name=buyer.name or "",
+            vat=buyer.vat or "",
+            registry=buyer.company_registry or "",
+            country_code=buyer.country_id.code or "",
+            street=buyer.street or "",
+            zip=buyer.zip or "",
+            city=buyer.city or "",
+        )
+
+    def _provider_request(self, buyer_ref):
+        return LimitRequest(
+            customer_reference=self.customer_reference,
+            request_type=self.request_type,
+            amount=self.requested_amount,
+            currency=self.currency_id.name,
+            buyer_ref=buyer_ref or "",
+            buyer=self._buyer_identity(),
+            policy_number=self.policy_id.name,
+            reason=self.reason or "",
+            urgent=bool(self.sale_order_id),
+        )
+
+    @api.model
+    def _answered_by(self, insurer, decision):
+        """The open request a decision pulled from ``insurer`` answers."""
+        if not (decision.customer_reference or decision.request_ref):
+            return self.browse()
+        domain = (
+            [("customer_reference", "=", decision.customer_reference)]
+            if decision.customer_reference
+            else [("insurer_reference", "=", decision.request_ref)]
+        )
+        return self.sudo().search(
+            [
+                ("insurer_id", "=", insurer.id),
+                ("state", "not in", ("decided", "cancelled")),
+                *domain,
+            ],
+            limit=1,
+        )
+
+    @api.model
+    def _demo_send_when_sandbox_runs(self, request_ids):
+        """Demo data: send these requests now if the sandbox insurer answers
+        (``make demo`` starts it first); otherwise leave them to the cron."""
+        for request in self.browse(request_ids):
+            try:
+                requests.get(
+                    f"{request.insurer_id.api_base_url}/health", timeout=2
+                ).raise_for_status()
+            except requests.RequestException:
+                _logger.info(
+                    "Sandbox insurer not running: %s stays a draft", request.name
+                )
+                continue
+            with requests.Session() as session:
+                # Inside a module installation: never commit halfway.
+                request.with_context(
+                    credit_insurance_no_commit=True
+                )._exchange_with_insurer(request.insurer_id._get_provider(session))

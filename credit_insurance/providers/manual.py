@@ -1,0 +1,15 @@
+"""No API: the credit manager files requests in the insurer's portal and
+records its answers by hand, with the same workflow in Odoo."""
+
+from .base import InsurerProvider
+
+
+class ManualProvider(InsurerProvider):
+    code = "manual"
+    label = "Manual entry"
+    connected = False
+
+    def _unavailable(
+        self, operation, reason="requests and decisions are entered by hand"
+    ):
+        return super()._unavailable(operation, reason)

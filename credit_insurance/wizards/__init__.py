@@ -1,0 +1,1 @@
+from . import credit_insurance_limit_request_wizard
