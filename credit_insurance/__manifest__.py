@@ -15,6 +15,7 @@
         "data/ir_cron.xml",
         "data/credit_insurance_connector_cron.xml",
         "data/ir_sequence.xml",
+        "data/credit_insurance_turnover_cron.xml",
         "views/credit_insurance_insurer_views.xml",
         "views/credit_insurance_policy_views.xml",
         "views/credit_insurance_limit_views.xml",
@@ -22,6 +23,7 @@
         "views/res_partner_views.xml",
         "views/account_move_views.xml",
         "wizards/credit_insurance_limit_request_wizard_views.xml",
+        "views/credit_insurance_turnover_declaration_views.xml",
         "views/credit_insurance_menus.xml",
     ],
     "demo": [

@@ -127,6 +127,15 @@ class CreditInsurancePolicy(models.Model):
         default="monthly",
         tracking=True,
     )
+    turnover_declaration_days = fields.Integer(
+        string="Turnover due within (days)",
+        default=15,
+        tracking=True,
+        help="Days after the end of a period to declare its insured turnover.",
+    )
+    turnover_declaration_ids = fields.One2many(
+        "credit.insurance.turnover.declaration", "policy_id"
+    )
 
     limit_ids = fields.One2many("credit.insurance.limit", "policy_id")
     limit_count = fields.Integer(compute="_compute_limit_count")
@@ -268,6 +277,15 @@ class CreditInsurancePolicy(models.Model):
             ("date_end", "=", False),
             ("date_end", ">=", date),
         ]
+
+    def action_view_turnover_declarations(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "credit_insurance.credit_insurance_turnover_declaration_action"
+        )
+        action["domain"] = [("policy_id", "=", self.id)]
+        action["context"] = {"default_policy_id": self.id}
+        return action
 
     def action_view_limits(self):
         self.ensure_one()

@@ -279,6 +279,29 @@ class ClaimBatch:
     has_more: bool = False
 
 
+@dataclass(frozen=True, kw_only=True)
+class TurnoverDeclaration:
+    """The insured turnover of one period, by buyer country.
+
+    ``idempotency_key`` names the declaration at the insurer: sending it again
+    returns the one already received instead of declaring twice.
+    """
+
+    idempotency_key: str
+    policy_number: str
+    date_from: date
+    date_to: date
+    currency: str
+    by_country: dict  # ISO country code ("" when unknown) -> amount
+    premium: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class TurnoverAnswer:
+    insurer_reference: str
+    duplicate: bool = False  # the insurer had it already from an earlier attempt
+
+
 # ------------------------------------------------------------------- contract
 
 
@@ -388,6 +411,14 @@ class InsurerProvider:
     def fetch_claim(self, claim_ref):
         """:rtype: ClaimStatus"""
         raise self._unavailable("following a claim", "not implemented")
+
+    def declare_turnover(self, declaration):
+        """Declare a period's insured turnover; idempotent on its key.
+
+        :param TurnoverDeclaration declaration:
+        :rtype: TurnoverAnswer
+        """
+        raise self._unavailable("declaring the turnover", "not implemented")
 
     # -- exactly once --------------------------------------------------------
 

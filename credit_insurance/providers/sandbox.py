@@ -18,6 +18,7 @@ from .base import (
     DeclarationAnswer,
     InsurerProvider,
     LimitAnswer,
+    TurnoverAnswer,
     utc_iso,
 )
 from .errors import InsurerProtocolError
@@ -236,6 +237,28 @@ class SandboxProvider(InsurerProvider):
             insurer_reference=self._field(body, "overdueId", what="overdue"),
             status=DECLARATION_CODES[code],
             claim_ref=body.get("claimId") or "",
+        )
+
+    def declare_turnover(self, declaration):
+        # PUT on our own key: sending again returns the declaration received.
+        status, body = self._call(
+            "PUT",
+            f"/v1/turnover-declarations/{quote(declaration.idempotency_key)}",
+            json_body={
+                "policyNumber": declaration.policy_number,
+                "periodStart": declaration.date_from.isoformat(),
+                "periodEnd": declaration.date_to.isoformat(),
+                "currency": declaration.currency,
+                "turnoverByCountry": declaration.by_country,
+                "premium": declaration.premium,
+            },
+            ok=(200, 201),
+        )
+        return TurnoverAnswer(
+            insurer_reference=self._field(
+                body, "declarationId", what="turnover declaration"
+            ),
+            duplicate=status == 200,
         )
 
     def fetch_claims(self, since, limit=200):

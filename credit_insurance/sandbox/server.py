@@ -181,6 +181,7 @@ class SandboxStore:
             "decisions": [],
             "overdues": {},
             "claims": {},
+            "turnovers": {},
             "stats": {
                 "logins": 0,
                 "submissions": {},
@@ -255,6 +256,11 @@ class SandboxInsurer:
             ("GET", r"/v1/overdues", self.find_overdues),
             ("GET", r"/v1/overdues/(?P<ident>[\w-]+)", self.get_overdue),
             ("GET", r"/v1/claims", self.claim_feed),
+            (
+                "PUT",
+                r"/v1/turnover-declarations/(?P<key>[\w-]+)",
+                self.put_turnover_declaration,
+            ),
             ("GET", r"/v1/claims/(?P<ident>[\w-]+)", self.get_claim),
             ("GET", r"/_admin/stats", self.admin_stats),
             ("POST", r"/_admin/expire-tokens", self.admin_expire_tokens),
@@ -784,6 +790,49 @@ class SandboxInsurer:
             self.store.save()
         return json_response(200, body)
 
+    def put_turnover_declaration(self, request, key):
+        """Declare a period's turnover under the client's key: 201 the first
+        time, 200 with the same declaration when it is sent again."""
+        data = self.body(request)
+        period = (self.day(data, "periodStart"), self.day(data, "periodEnd"))
+        if period[1] < period[0]:
+            raise ApiError(422, "invalid_request", "periodEnd is before periodStart.")
+        by_country = data.get("turnoverByCountry")
+        if not isinstance(by_country, dict):
+            raise ApiError(
+                422, "invalid_request", "turnoverByCountry must be an object."
+            )
+        try:  # a country's credit notes may outweigh its invoices
+            amounts = {str(c): float(v) for c, v in by_country.items()}
+        except (TypeError, ValueError):
+            raise ApiError(
+                422, "invalid_request", "turnoverByCountry amounts must be numbers."
+            ) from None
+        with self.store.lock:
+            state = self.store.state
+            counts = state["stats"].setdefault("turnover_declarations", {})
+            counts[key] = counts.get(key, 0) + 1
+            existing = state["turnovers"].get(key)
+            if existing:
+                state["stats"]["duplicates"] += 1
+                self.store.save()
+                return json_response(200, existing)
+            declaration = {
+                "declarationId": self.store.next_id("SBX-T"),
+                "idempotencyKey": key,
+                "policyNumber": str(data.get("policyNumber") or ""),
+                "periodStart": period[0],
+                "periodEnd": period[1],
+                "currency": str(data.get("currency") or "EUR"),
+                "turnoverByCountry": amounts,
+                "turnover": round(sum(amounts.values()), 2),
+                "premium": self.amount(data, "premium", positive=False),
+                "receivedAt": self.store.stamp(),
+            }
+            state["turnovers"][key] = declaration
+            self.store.save()
+        return json_response(201, declaration)
+
     # -- admin (tests and demos; the server listens on localhost) -------------
 
     def admin_stats(self, request):
@@ -792,6 +841,7 @@ class SandboxInsurer:
             stats["requests"] = len(self.store.state["requests"])
             stats["decisions"] = len(self.store.state["decisions"])
             stats["overdues"] = len(self.store.state["overdues"])
+            stats["turnovers"] = len(self.store.state["turnovers"])
         return json_response(200, stats)
 
     def admin_expire_tokens(self, request):
