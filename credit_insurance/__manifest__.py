@@ -24,11 +24,20 @@
         "views/account_move_views.xml",
         "wizards/credit_insurance_limit_request_wizard_views.xml",
         "views/credit_insurance_turnover_declaration_views.xml",
+        "views/credit_insurance_dashboard_views.xml",
         "views/credit_insurance_menus.xml",
     ],
     "demo": [
         "demo/credit_insurance_demo.xml",
     ],
+    "assets": {
+        "web.assets_backend": [
+            "credit_insurance/static/src/dashboard/*",
+        ],
+        "web.assets_tests": [
+            "credit_insurance/static/tests/tours/*",
+        ],
+    },
     "installable": True,
     "application": False,
 }

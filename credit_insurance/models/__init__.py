@@ -7,3 +7,4 @@ from . import res_partner
 from . import account_move
 from . import credit_insurance_turnover_declaration
 from . import credit_insurance_turnover_declaration_line
+from . import credit_insurance_dashboard

@@ -6,3 +6,4 @@ from . import test_limit_request
 from . import test_connectors
 from . import test_turnover_declaration
 from . import test_french_interface
+from . import test_dashboard

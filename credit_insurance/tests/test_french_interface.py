@@ -28,6 +28,7 @@ SAME_IN_FRENCH = {
     "Atradius",
     "Coface",
     "Conditions",
+    "Configuration",
     "ID",
     "Note",
 }

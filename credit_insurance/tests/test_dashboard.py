@@ -1,0 +1,116 @@
+"""The dashboard's figures, the lists they open, and its rendering in a browser."""
+
+from odoo.exceptions import AccessError
+from odoo.tests import HttpCase, new_test_user, tagged
+
+from .common import CreditInsuranceCommon
+
+
+@tagged("post_install", "-at_install")
+class TestDashboard(CreditInsuranceCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.Dashboard = cls.env["credit.insurance.dashboard"]
+        cls.over = cls.env["res.partner"].create(
+            {
+                "name": "Over SA",
+                "is_company": True,
+                "customer_rank": 1,
+                "country_id": cls.env.ref("base.be").id,
+            }
+        )
+        cls.make_limit(10000.0)
+        cls.make_limit(1000.0, buyer=cls.over)
+        cls.make_invoice(5000.0)  # within 10,000
+        cls.make_invoice(2000.0, buyer=cls.over)  # 1,000 uninsured
+
+    def test_figures(self):
+        data = self.Dashboard.get_dashboard_data()
+        top = {row["name"]: row["uninsured"] for row in data["top_uninsured"]}
+        self.assertEqual(top, {"Over SA": 1000.0})  # VAT not covered
+        self.assertEqual(data["totals"]["over_limit"], 1)
+        self.assertGreaterEqual(data["totals"]["uninsured"], 1000.0)
+        belgium = next(r for r in data["by_country"] if r["country"] == "Belgium")
+        self.assertEqual((belgium["limit"], belgium["exposure"]), (1000.0, 2000.0))
+
+    def test_each_figure_opens_its_records(self):
+        action = self.Dashboard.open_section("over_limit")
+        buyers = self.env["res.partner"].search(action["domain"])
+        self.assertIn(self.over, buyers)
+        self.assertNotIn(self.buyer, buyers)
+        self.make_invoice(100.0, invoice_date="2020-01-01", due_days=30)
+        late = self.env["account.move"].search(
+            self.Dashboard.open_section("deadlines")["domain"]
+        )
+        self.assertEqual(late.commercial_partner_id, self.buyer)
+        form = self.Dashboard.open_section("buyers", self.over.id)
+        self.assertEqual((form["res_id"], form["view_mode"]), (self.over.id, "form"))
+
+    def test_only_credit_insurance_users(self):
+        salesman = new_test_user(
+            self.env,
+            login="db_sales",
+            groups="base.group_user,sales_team.group_sale_salesman",
+        )
+        with self.assertRaises(AccessError):
+            self.Dashboard.with_user(salesman).get_dashboard_data()
+        with self.assertRaises(AccessError):
+            self.Dashboard.with_user(salesman).open_section("buyers")
+
+
+@tagged("post_install", "-at_install")
+class TestDashboardInBrowser(HttpCase):
+    def test_dashboard_tour(self):
+        company = self.env.ref("base.user_admin").company_id
+        insurer = self.env["credit.insurance.insurer"].create(
+            {"name": "Tour insurer", "company_id": company.id}
+        )
+        policy = self.env["credit.insurance.policy"].create(
+            {
+                "name": "TOUR-1",
+                "insurer_id": insurer.id,
+                "policy_type": "selective",
+                "company_id": company.id,
+                "currency_id": company.currency_id.id,
+                "date_start": "2020-01-01",
+                "coverage_pct": 90.0,
+            }
+        )
+        Partner = self.env["res.partner"]
+        product = self.env["product.product"].create({"name": "Tissu", "list_price": 1})
+        for name, limit, amount in (
+            ("Dashboard Over Limit SA", 1000.0, 5000.0),
+            ("Dashboard Within Limit SA", 100000.0, 5000.0),
+        ):
+            buyer = Partner.create(
+                {"name": name, "is_company": True, "customer_rank": 1}
+            )
+            self.env["credit.insurance.limit"].create(
+                {
+                    "partner_id": buyer.id,
+                    "policy_id": policy.id,
+                    "requested_amount": limit,
+                    "granted_amount": limit,
+                    "date_effective": "2020-01-01",
+                }
+            )
+            order = (
+                self.env["sale.order"]
+                .with_company(company)
+                .create(
+                    {
+                        "partner_id": buyer.id,
+                        "company_id": company.id,
+                        "order_line": [
+                            (0, 0, {"product_id": product.id, "price_unit": amount})
+                        ],
+                    }
+                )
+            )
+            order.state = "sale"  # confirmed without the check: only figures matter
+        self.start_tour(
+            "/odoo/action-credit_insurance.credit_insurance_dashboard_action",
+            "credit_insurance_dashboard",
+            login="admin",
+        )
