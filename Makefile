@@ -11,7 +11,7 @@ TEST_DB ?= credit_insurance_test_$(shell date +%s)_$$$$
 HTTP_PORT ?= 8069
 ODOO := $(PYTHON) -m odoo --addons-path=$(CURDIR) --db-filter='^($(DEMO_DB)|credit_insurance_test_.*)$$'
 
-.PHONY: help demo test check-odoo check-postgres requirements test-requirements lint
+.PHONY: help demo test check-odoo check-postgres check-browser requirements test-requirements lint
 
 help:
 	@echo "make demo   start the sandbox insurer, install (or update) the demo database $(DEMO_DB) and serve it on http://localhost:$(HTTP_PORT)"
@@ -63,7 +63,15 @@ demo: check-odoo check-postgres requirements
 
 # --- make test --------------------------------------------------------------------
 
-test: check-odoo check-postgres test-requirements
+# Browser tours run in headless Chromium; Odoo skips them silently without it.
+check-browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null \
+	  || { echo "Chromium is missing: installing Debian's chromium for the browser tests..."; \
+	       { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1; \
+	       command -v chromium >/dev/null \
+	       || { echo "error: the browser tests need headless Chromium and it could not be installed (apt-get install chromium)." >&2; exit 1; }; }
+
+test: check-odoo check-postgres check-browser test-requirements
 	@db=$(TEST_DB); status=0; \
 	trap '$(PYTHON) -c "$$DROP_DB" '"$$db"' || true' EXIT; \
 	echo "== installing $(ADDONS_CSV) with demo data in $$db"; \
