@@ -1,5 +1,5 @@
-from odoo import Command, fields
-from odoo.tests import new_test_user
+from odoo import Command, fields, http
+from odoo.tests import HttpCase, new_test_user
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
@@ -165,3 +165,18 @@ class CreditInsuranceCommon(AccountTestInvoicingCommon):
             .with_company(company or self.company)
             ._get_buyer_covers(buyer, date=date)[buyer.id]
         )
+
+
+class BrowserCase(HttpCase):
+    """Browser tours.
+
+    The first page makes the web server list every addon's static folder,
+    parsing all manifests, in several request threads at once; CPython 3.11
+    before 3.11.8 can then fail with "AST constructor recursion depth
+    mismatch" (gh-106905). Listing them once here, in one thread, avoids it.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        http.root.statics  # noqa: B018 - computed once, before the browser asks

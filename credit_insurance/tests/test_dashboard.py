@@ -1,9 +1,9 @@
 """The dashboard's figures, the lists they open, and its rendering in a browser."""
 
 from odoo.exceptions import AccessError
-from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tests import new_test_user, tagged
 
-from .common import CreditInsuranceCommon
+from .common import BrowserCase, CreditInsuranceCommon
 
 
 @tagged("post_install", "-at_install")
@@ -60,7 +60,7 @@ class TestDashboard(CreditInsuranceCommon):
 
 
 @tagged("post_install", "-at_install")
-class TestDashboardInBrowser(HttpCase):
+class TestDashboardInBrowser(BrowserCase):
     def test_dashboard_tour(self):
         company = self.env.ref("base.user_admin").company_id
         insurer = self.env["credit.insurance.insurer"].create(
