@@ -179,4 +179,4 @@ class BrowserCase(HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        http.root.statics  # noqa: B018 - computed once, before the browser asks
+        assert http.root.statics, "computed once, before the browser asks"
