@@ -83,9 +83,7 @@ class ExportSoapClient:
                 "entity expansion attack): refused, nothing recorded."
             ) from err
         except zeep.exceptions.TransportError as error:
-            raise TransportError(
-                f"The SOAP service answered with HTTP status {error.status_code}."
-            ) from error
+            raise _transport_error(error) from error
         except requests.Timeout as error:
             raise TransportError(
                 f"The SOAP service did not answer within {self.timeout:g} seconds."
@@ -105,3 +103,21 @@ class ExportSoapClient:
             accepted=answer.Statut == "recu",
             message=answer.Message or "",
         )
+
+
+def _transport_error(error):
+    """zeep reports an answer lxml could not parse as a transport error: tell
+    a hostile or broken answer apart from an HTTP failure."""
+    content = error.content or b""
+    if isinstance(content, str):
+        content = content.encode()
+    if b"<!DOCTYPE" in content or b"<!ENTITY" in content:
+        return HostileXml(
+            "The SOAP answer declares a DTD or entities (possible XXE or "
+            "entity expansion attack): refused, nothing recorded."
+        )
+    if error.status_code in (200, 500) and content:
+        return MalformedAnswer("The SOAP answer is not well-formed XML.")
+    return TransportError(
+        f"The SOAP service answered with HTTP status {error.status_code}."
+    )
