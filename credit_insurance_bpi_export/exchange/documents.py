@@ -18,6 +18,10 @@ from .errors import DocumentInvalid, HostileXml, MalformedAnswer
 
 NAMESPACE = "urn:credit-insurance-odoo:bpifrance-export:1"
 XSD_PATH = pathlib.Path(__file__).resolve().parent.parent / "data/xsd/bpi_export.xsd"
+DTD_REFUSED = (
+    "The XML declares a DTD or entities (possible entity expansion or external "
+    "reference): refused."
+)
 POLITICAL_EVENT_CODES = {
     "moratorium": "moratoire",
     "non_transfer": "non_transfert",
@@ -244,13 +248,15 @@ def parse_xml(document: bytes) -> etree._Element:
     :raises HostileXml: the document declares a DTD or entities.
     :raises MalformedAnswer: it is not well-formed XML.
     """
+    if isinstance(document, str):
+        document = document.encode()
     try:
         tree = etree.fromstring(document, safe_parser()).getroottree()
     except etree.XMLSyntaxError as error:
+        # lxml stops on entity loops ("billion laughs") with a syntax error.
+        if b"<!DOCTYPE" in document or b"<!ENTITY" in document:
+            raise HostileXml(DTD_REFUSED) from error
         raise MalformedAnswer(f"The answer is not well-formed XML: {error}") from error
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
-        raise HostileXml(
-            "The answer declares a DTD (possible entity expansion or external "
-            "reference): refused."
-        )
+        raise HostileXml(DTD_REFUSED)
     return tree.getroot()

@@ -5,9 +5,9 @@ from odoo.tests import tagged
 from odoo.addons.credit_insurance.sandbox.server import start_in_thread
 
 from ..exchange import documents
+from ..sandbox.hostile import FixedAnswer, billion_laughs_answer, xxe_answer
 from ..sandbox.soap_server import SandboxSoapIntermediary
 from .common import ExportCommon
-from .hostile_answers import FixedAnswer, billion_laughs_answer, xxe_answer
 
 NS = {"b": documents.NAMESPACE}
 

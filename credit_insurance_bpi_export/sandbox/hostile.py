@@ -1,4 +1,4 @@
-"""Hostile SOAP answers served by a local server in the tests.
+"""Hostile SOAP answers, served by a local server in the tests.
 
 Each one would leak a local file, call another server, or blow up memory if
 the client resolved DTDs or entities. Plain WSGI, no Odoo.
