@@ -78,10 +78,13 @@ class OverdueDeclaration:
 
 @dataclass(frozen=True)
 class CountryTurnover:
+    """Insured turnover of one buyer country: invoices less credit notes."""
+
     country: str
     invoice_count: int
     amount: Decimal
     oecd_category: int | None = None
+    refund_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,7 @@ def build_turnover_declaration(declaration: TurnoverDeclaration) -> bytes:
         if line.oecd_category is not None:
             _sub(ligne, "CategorieRisquePays", line.oecd_category)
         _sub(ligne, "NombreFactures", line.invoice_count)
+        _sub(ligne, "NombreAvoirs", line.refund_count)
         _sub(ligne, "ChiffreAffaires", _amount(line.amount))
     _sub(root, "Total", _amount(declaration.total))
     return _serialize_valid(root)

@@ -3,7 +3,6 @@ addon's XSD, then filed by hand on the Bpifrance extranet or deposited with a
 SOAP intermediary. States and deadlines are tracked like the domestic ones."""
 
 import base64
-from datetime import timedelta
 from decimal import Decimal
 
 from odoo import api, fields, models
@@ -57,8 +56,16 @@ class CreditInsuranceExportDocument(models.Model):
         domain="[('move_type', '=', 'out_invoice'), ('state', '=', 'posted'), "
         "('commercial_partner_id', '=', partner_id)]",
     )
-    date_from = fields.Date(string="Period start")
-    date_to = fields.Date(string="Period end")
+    turnover_declaration_id = fields.Many2one(
+        "credit.insurance.turnover.declaration",
+        string="Turnover declaration",
+        check_company=True,
+        domain="[('policy_id', '=', policy_id)]",
+        help="The policy's turnover declaration of the period: its figures by "
+        "country are those filed.",
+    )
+    date_from = fields.Date(related="turnover_declaration_id.date_from")
+    date_to = fields.Date(related="turnover_declaration_id.date_to")
     state = fields.Selection(
         [
             ("draft", "Draft"),
@@ -80,6 +87,7 @@ class CreditInsuranceExportDocument(models.Model):
     )
     political_event_id = fields.Many2one(
         "credit.insurance.political.event",
+        string="Political event",
         readonly=True,
         copy=False,
         help="Political event in force in the buyer's country when the "
@@ -96,9 +104,10 @@ class CreditInsuranceExportDocument(models.Model):
     xml_file = fields.Binary(
         string="XML file", readonly=True, copy=False, attachment=True
     )
-    xml_filename = fields.Char(readonly=True, copy=False)
+    xml_filename = fields.Char(string="XML file name", readonly=True, copy=False)
     filed_via = fields.Selection(
         [("extranet", "Bpifrance extranet"), ("soap", "SOAP intermediary")],
+        string="Filed via",
         readonly=True,
         copy=False,
         tracking=True,
@@ -107,6 +116,7 @@ class CreditInsuranceExportDocument(models.Model):
         string="Filed on", readonly=True, copy=False, tracking=True
     )
     deposit_number = fields.Char(
+        string="Deposit number",
         readonly=True,
         copy=False,
         tracking=True,
@@ -118,14 +128,6 @@ class CreditInsuranceExportDocument(models.Model):
         copy=False,
         help="Why the last deposit failed; the document was left as it was.",
     )
-
-    _sql_constraints = [
-        (
-            "period_order",
-            "CHECK(date_from IS NULL OR date_to IS NULL OR date_from <= date_to)",
-            "The period ends before it starts.",
-        ),
-    ]
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -139,8 +141,7 @@ class CreditInsuranceExportDocument(models.Model):
     @api.depends(
         "document_type",
         "invoice_ids.credit_insurance_declaration_deadline",
-        "date_to",
-        "policy_id.turnover_declaration_days",
+        "turnover_declaration_id.date_due",
     )
     def _compute_deadline(self):
         for document in self:
@@ -149,12 +150,8 @@ class CreditInsuranceExportDocument(models.Model):
                     "credit_insurance_declaration_deadline"
                 ).mapped("credit_insurance_declaration_deadline")
                 document.deadline = min(deadlines) if deadlines else False
-            elif document.date_to:
-                document.deadline = document.date_to + timedelta(
-                    days=document.policy_id.turnover_declaration_days
-                )
             else:
-                document.deadline = False
+                document.deadline = document.turnover_declaration_id.date_due
 
     @api.depends("political_event_id")
     def _compute_cause(self):
@@ -288,40 +285,29 @@ class CreditInsuranceExportDocument(models.Model):
         return data, {"political_event_id": event.id if event else False}
 
     def _turnover_declaration_data(self):
-        """Insured export turnover of the period by buyer country (one query)."""
+        """The figures by country of the core turnover declaration."""
         self.ensure_one()
-        if not (self.date_from and self.date_to):
+        declaration = self.turnover_declaration_id
+        if not declaration:
             raise UserError(
                 self.env._(
-                    "%(document)s: give the period of the turnover declared.",
+                    "%(document)s: choose the turnover declaration of the period.",
                     document=self.name,
                 )
             )
-        amount_field = (
-            "amount_total_signed"
-            if self.policy_id.vat_covered
-            else "amount_untaxed_signed"
-        )
-        rows = self.env["account.move"]._read_group(
-            [
-                ("company_id", "=", self.company_id.id),
-                ("credit_insurance_policy_id", "=", self.policy_id.id),
-                ("move_type", "=", "out_invoice"),
-                ("state", "=", "posted"),
-                ("invoice_date", ">=", self.date_from),
-                ("invoice_date", "<=", self.date_to),
-            ],
-            groupby=["commercial_partner_id"],
-            aggregates=["__count", f"{amount_field}:sum"],
-        )
-        by_country = {}
-        for buyer, count, amount in rows:
-            country = buyer.country_id
-            line = by_country.setdefault(country, [0, Decimal(0)])
-            line[0] += count
-            line[1] += Decimal(str(amount))
-        missing = [c for c in by_country if not c]
-        if missing:
+        if declaration.policy_id != self.policy_id:
+            raise UserError(
+                self.env._(
+                    "%(document)s: the turnover declaration %(declaration)s is "
+                    "not one of policy %(policy)s.",
+                    document=self.name,
+                    declaration=declaration.name,
+                    policy=self.policy_id.display_name,
+                )
+            )
+        if declaration.state == "draft":
+            declaration.action_compute()  # the figures of today
+        if declaration.line_ids.filtered(lambda line: not line.country_id):
             raise UserError(
                 self.env._(
                     "%(document)s: some invoiced buyers have no country.",
@@ -330,21 +316,22 @@ class CreditInsuranceExportDocument(models.Model):
             )
         data = documents.TurnoverDeclaration(
             header=self._header(),
-            date_from=self.date_from,
-            date_to=self.date_to,
-            currency=self.company_currency_id.name,
+            date_from=declaration.date_from,
+            date_to=declaration.date_to,
+            currency=declaration.currency_id.name,
             lines=tuple(
                 documents.CountryTurnover(
-                    country=country.code,
-                    invoice_count=count,
-                    amount=amount,
+                    country=line.country_id.code,
+                    invoice_count=line.invoice_count,
+                    refund_count=line.refund_count,
+                    amount=Decimal(str(line.turnover_amount)),
                     oecd_category=(
-                        country.oecd_risk_category_id.code
-                        if country.oecd_risk_category_id
+                        line.country_id.oecd_risk_category_id.code
+                        if line.country_id.oecd_risk_category_id
                         else None
                     ),
                 )
-                for country, (count, amount) in by_country.items()
+                for line in declaration.line_ids
             ),
         )
         return data, {}
@@ -362,7 +349,21 @@ class CreditInsuranceExportDocument(models.Model):
                 "exchange_error": False,
             }
         )
+        self._declare_turnover()
         return True
+
+    def _declare_turnover(self):
+        """A filed turnover document declares the core turnover declaration."""
+        for document in self.filtered("turnover_declaration_id"):
+            declaration = document.turnover_declaration_id
+            if declaration.state == "draft":
+                declaration._mark_declared(document.deposit_number or False)
+                declaration.message_post(
+                    body=self.env._(
+                        "Declared to Bpifrance Assurance Export with %(document)s.",
+                        document=document.name,
+                    )
+                )
 
     def action_send_soap(self):
         """Deposit each document with the policy's SOAP intermediary.
@@ -409,6 +410,7 @@ class CreditInsuranceExportDocument(models.Model):
                     "exchange_error": False,
                 }
             )
+            document._declare_turnover()
         return True
 
     def _xml_bytes(self):

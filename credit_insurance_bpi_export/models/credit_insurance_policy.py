@@ -47,13 +47,6 @@ class CreditInsurancePolicy(models.Model):
     country_cap_ids = fields.One2many(
         "credit.insurance.country.cap", "policy_id", string="Caps per country"
     )
-    turnover_declaration_days = fields.Integer(
-        string="Turnover declaration period (days after the period)",
-        default=15,
-        tracking=True,
-        help="The export turnover of a period must be declared within this many "
-        "days after the period ends.",
-    )
     export_soap_url = fields.Char(
         string="SOAP intermediary address",
         tracking=True,
@@ -62,9 +55,7 @@ class CreditInsurancePolicy(models.Model):
         "Empty: documents are uploaded by hand to the Bpifrance extranet.",
     )
 
-    @api.constrains(
-        "political_coverage_pct", "political_waiting_days", "turnover_declaration_days"
-    )
+    @api.constrains("political_coverage_pct", "political_waiting_days")
     def _check_export_parameters(self):
         for policy in self:
             if not 0 <= policy.political_coverage_pct <= 100:
@@ -75,14 +66,11 @@ class CreditInsurancePolicy(models.Model):
                         policy=policy.name,
                     )
                 )
-            if (
-                policy.political_waiting_days < 0
-                or policy.turnover_declaration_days < 0
-            ):
+            if policy.political_waiting_days < 0:
                 raise ValidationError(
                     self.env._(
                         "Policy %(policy)s: the political risk waiting period "
-                        "and the turnover declaration period cannot be negative.",
+                        "cannot be negative.",
                         policy=policy.name,
                     )
                 )

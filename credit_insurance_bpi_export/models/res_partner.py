@@ -35,7 +35,7 @@ class ResPartner(models.Model):
         help="Country cap minus the exposure on all the buyers of the country.",
     )
     credit_insurance_has_country_cap = fields.Boolean(
-        compute="_compute_credit_insurance_export"
+        string="Country cap set", compute="_compute_credit_insurance_export"
     )
 
     @api.depends_context("company")

@@ -253,3 +253,28 @@ class TestExportCover(ExportCommon):
 
         queries(2)  # warm the caches (ormcache, registry) first
         self.assertEqual(queries(3), queries(12))
+
+    # ---------------------------------------------------------- French
+
+    def test_errors_and_cover_states_read_in_french(self):
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.env["ir.module.module"]._load_module_terms(
+            ["credit_insurance_bpi_export"], ["fr_FR"], overwrite=True
+        )
+        Event = self.env["credit.insurance.political.event"].with_context(lang="fr_FR")
+        with self.assertRaisesRegex(ValidationError, "la date de fin précède"):
+            Event.create(
+                {
+                    "country_id": self.us.id,
+                    "event_type": "non_transfer",
+                    "date_start": "2024-05-01",
+                    "date_end": "2024-04-01",
+                }
+            )
+        states = dict(
+            self.env["account.move"]
+            .with_context(lang="fr_FR")
+            ._fields["credit_insurance_cover_state"]
+            ._description_selection(self.env(context={"lang": "fr_FR"}))
+        )
+        self.assertEqual(states["political"], "Non assurée (événement politique)")

@@ -45,12 +45,18 @@ class TestExportDocuments(ExportCommon):
         )
 
     def turnover(self, date_from="2026-01-01", date_to="2026-03-31"):
+        declaration = self.env["credit.insurance.turnover.declaration"].create(
+            {
+                "policy_id": self.export_policy.id,
+                "date_from": date_from,
+                "date_to": date_to,
+            }
+        )
         return self.env["credit.insurance.export.document"].create(
             {
                 "document_type": "turnover_declaration",
                 "policy_id": self.export_policy.id,
-                "date_from": date_from,
-                "date_to": date_to,
+                "turnover_declaration_id": declaration.id,
             }
         )
 
@@ -131,6 +137,7 @@ class TestExportDocuments(ExportCommon):
         )  # after
         self.make_invoice(800.0, invoice_date="2026-02-02")  # domestic buyer
         document = self.turnover()
+        # The core declaration's due date: 15 days after the period.
         self.assertEqual(document.deadline, fields.Date.to_date("2026-04-15"))
         document.action_generate()
         root = self.xml(document)
@@ -172,6 +179,11 @@ class TestExportDocuments(ExportCommon):
         self.assertEqual(declaration.date_filed, fields.Date.today())
         with self.assertRaisesRegex(UserError, "already filed"):
             declaration.action_generate()
+        turnover = self.turnover()
+        turnover.action_generate()
+        self.assertEqual(turnover.turnover_declaration_id.state, "draft")
+        turnover.action_mark_filed()
+        self.assertEqual(turnover.turnover_declaration_id.state, "declared")
 
     def test_only_credit_managers_produce_documents(self):
         declaration = self.declaration()
@@ -195,6 +207,11 @@ class TestExportDocuments(ExportCommon):
         self.assertEqual(declaration.filed_via, "soap")
         self.assertEqual(declaration.deposit_number, "DEP-000001")
         self.assertEqual(turnover.deposit_number, "DEP-000002")
+        # Filing the turnover declares the core turnover declaration.
+        self.assertEqual(turnover.turnover_declaration_id.state, "declared")
+        self.assertEqual(
+            turnover.turnover_declaration_id.insurer_reference, "DEP-000002"
+        )
         self.assertEqual(
             [(d["type"], d["reference"]) for d in sandbox.deposits],
             [
