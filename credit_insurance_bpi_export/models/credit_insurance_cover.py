@@ -87,6 +87,7 @@ class CreditInsuranceCover(models.AbstractModel):
         company = self.env.company
         date = fields.Date.to_date(date) or fields.Date.context_today(self)
         buyers = self.env["res.partner"].browse(export)
+        country_of = {buyer.id: buyer.country_id for buyer in buyers}
         countries = buyers.country_id
         events = self.env["credit.insurance.political.event"]._events_in_force(
             countries, date
@@ -96,7 +97,7 @@ class CreditInsuranceCover(models.AbstractModel):
                 policy, countries, company, date, exclude_moves, exclude_orders
             )
             for cover in policy_covers:
-                country = self.env["res.partner"].browse(cover.buyer_id).country_id
+                country = country_of[cover.buyer_id]
                 exclusion = policy._export_exclusion(country)
                 cap, receivables, uninvoiced = caps.get(country.id, (None, 0.0, 0.0))
                 values = {
@@ -143,8 +144,11 @@ class CreditInsuranceCover(models.AbstractModel):
     @api.model
     def _foreign_buyers(self, buyers, company):
         """Buyers located in another country than the company's."""
+        located = buyers.filtered("country_id")
+        if not located:
+            return located  # without reading the company's country (a query)
         home = company.country_id
-        return buyers.filtered(lambda b: b.country_id and b.country_id != home)
+        return located.filtered(lambda b: b.country_id != home)
 
     @api.model
     def _decisions_in_force(self, buyers, company, date):
