@@ -155,6 +155,25 @@ class TestExportDocuments(ExportCommon):
             lines, {"US": ("3", "3400.00", "0"), "MA": ("1", "2000.00", "3")}
         )
         self.assertEqual(root.findtext("b:Total", namespaces=NS), "5400.00")
+        self.assertEqual(document.total_amount, 5400.0)
+
+    def test_turnover_net_of_credit_notes_may_be_negative(self):
+        invoice = self.make_invoice(
+            2000.0,
+            buyer=self.ma_buyer,
+            invoice_date="2025-12-15",
+            taxes=self.env["account.tax"],
+        )
+        reversal = invoice._reverse_moves(
+            [{"invoice_date": fields.Date.to_date("2026-01-05")}]
+        )
+        reversal.action_post()
+        document = self.turnover()
+        document.action_generate()
+        root = self.xml(document)
+        line = root.xpath("//b:LignePays[b:Pays='MA']", namespaces=NS)[0]
+        self.assertEqual(line.findtext("b:NombreAvoirs", namespaces=NS), "1")
+        self.assertEqual(line.findtext("b:ChiffreAffaires", namespaces=NS), "-2000.00")
 
     def test_every_produced_document_matches_the_schema(self):
         self.political_event(self.us, event_type="moratorium")
