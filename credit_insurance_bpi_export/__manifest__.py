@@ -22,6 +22,7 @@
         "views/credit_insurance_export_document_views.xml",
         "views/res_partner_views.xml",
         "views/credit_insurance_bpi_export_menus.xml",
+        "report/credit_insurance_export_document_report.xml",
     ],
     "demo": [
         "demo/credit_insurance_bpi_export_demo.xml",

@@ -264,3 +264,72 @@ def parse_xml(document: bytes) -> etree._Element:
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
         raise HostileXml(DTD_REFUSED)
     return tree.getroot()
+
+
+# ----------------------------------------------------------------- summary
+
+
+def summary(document: bytes) -> dict:
+    """What a produced document says, as plain values for a readable summary.
+
+    Read back from the XML itself (validated again), so that the summary
+    shows exactly what was filed.
+    """
+    root = validate(document)
+    ns = {"b": NAMESPACE}
+
+    def text(element, path):
+        return element.findtext(path, namespaces=ns) or ""
+
+    kind = etree.QName(root).localname
+    values = {
+        "kind": kind,
+        "reference": text(root, "b:Entete/b:Reference"),
+        "issue_date": text(root, "b:Entete/b:DateEmission"),
+        "insurer": text(root, "b:Entete/b:Assureur"),
+        "policy_number": text(root, "b:Entete/b:NumeroPolice"),
+        "seller": text(root, "b:Entete/b:Assure/b:RaisonSociale"),
+        "seller_siren": text(root, "b:Entete/b:Assure/b:Siren"),
+    }
+    if kind == "DeclarationMenaceSinistre":
+        total = root.find("b:TotalImpaye", namespaces=ns)
+        values.update(
+            buyer=text(root, "b:Acheteur/b:RaisonSociale"),
+            buyer_country=text(root, "b:Acheteur/b:Pays"),
+            oecd_category=text(root, "b:Acheteur/b:CategorieRisquePays"),
+            cause=text(root, "b:CauseSinistre"),
+            political_event=text(root, "b:EvenementPolitique/b:Type"),
+            political_event_start=text(root, "b:EvenementPolitique/b:DateDebut"),
+            lines=[
+                {
+                    "number": text(line, "b:NumeroFacture"),
+                    "invoice_date": text(line, "b:DateFacture"),
+                    "due_date": text(line, "b:DateEcheance"),
+                    "currency": text(line, "b:Devise"),
+                    "amount": text(line, "b:MontantFacture"),
+                    "unpaid": text(line, "b:MontantImpaye"),
+                    "unpaid_seller_currency": text(line, "b:MontantImpayeDeviseAssure"),
+                }
+                for line in root.findall("b:Creances/b:Creance", namespaces=ns)
+            ],
+            total=total.text,
+            currency=total.get("devise"),
+        )
+    else:
+        values.update(
+            date_from=text(root, "b:Periode/b:DateDebut"),
+            date_to=text(root, "b:Periode/b:DateFin"),
+            currency=text(root, "b:Devise"),
+            lines=[
+                {
+                    "country": text(line, "b:Pays"),
+                    "oecd_category": text(line, "b:CategorieRisquePays"),
+                    "invoice_count": text(line, "b:NombreFactures"),
+                    "refund_count": text(line, "b:NombreAvoirs"),
+                    "amount": text(line, "b:ChiffreAffaires"),
+                }
+                for line in root.findall("b:LignesPays/b:LignePays", namespaces=ns)
+            ],
+            total=text(root, "b:Total"),
+        )
+    return values

@@ -304,3 +304,44 @@ class TestExportDocuments(ExportCommon):
         declaration.action_generate()
         with self.assertRaisesRegex(UserError, "Bpifrance extranet"):
             declaration.action_send_soap()
+
+    # -------------------------------------------------------- summaries
+
+    def test_pdf_summary_shows_what_the_file_says(self):
+        self.political_event(self.us, event_type="non_transfer")
+        declaration, turnover = self.declaration(), self.turnover()
+        report = "credit_insurance_bpi_export.action_report_export_document_summary"
+        with self.assertRaisesRegex(UserError, "Produce the file"):
+            self.env["ir.actions.report"]._render_qweb_html(report, declaration.ids)
+        (declaration | turnover).action_generate()
+        html = (
+            self.env["ir.actions.report"]
+            ._render_qweb_html(report, (declaration | turnover).ids)[0]
+            .decode()
+        )
+        self.assertIn(declaration.name, html)
+        self.assertIn("Boston Fabrics Inc.", html)
+        self.assertIn("Non-transfer", html)
+        self.assertIn("2700.00", html)  # total unpaid, company currency
+        self.assertIn(turnover.name, html)
+        self.assertIn("United States", html)
+
+    def test_pdf_summary_reads_in_french(self):
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.env["ir.module.module"]._load_module_terms(
+            ["credit_insurance_bpi_export"], ["fr_FR"], overwrite=True
+        )
+        self.company.partner_id.lang = "fr_FR"
+        declaration = self.declaration()
+        declaration.action_generate()
+        html = (
+            self.env["ir.actions.report"]
+            ._render_qweb_html(
+                "credit_insurance_bpi_export.action_report_export_document_summary",
+                declaration.ids,
+            )[0]
+            .decode()
+        )
+        self.assertIn("Déclaration de menace de sinistre", html)
+        self.assertIn("Numéro de police", html)
+        self.assertIn("Impayé", html)
