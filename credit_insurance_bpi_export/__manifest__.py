@@ -1,0 +1,32 @@
+{
+    "name": "Credit Insurance - Bpifrance Assurance Export",
+    "summary": "Export credit insurance: country risk, political events, country "
+    "caps and the files exchanged with Bpifrance Assurance Export",
+    "version": "18.0.1.0.0",
+    "category": "Accounting/Accounting",
+    "author": "Credit Insurance for Odoo",
+    "website": "https://github.com/credit-insurance-odoo/credit-insurance",
+    "license": "LGPL-3",
+    "depends": ["credit_insurance"],
+    "external_dependencies": {"python": ["lxml", "zeep", "requests"]},
+    "data": [
+        "security/credit_insurance_bpi_export_security.xml",
+        "security/ir.model.access.csv",
+        "data/credit_insurance_oecd_category_data.xml",
+        "data/res_country_data.xml",
+        "data/ir_sequence.xml",
+        "views/credit_insurance_oecd_category_views.xml",
+        "views/res_country_views.xml",
+        "views/credit_insurance_policy_views.xml",
+        "views/credit_insurance_political_event_views.xml",
+        "views/credit_insurance_export_document_views.xml",
+        "views/res_partner_views.xml",
+        "views/credit_insurance_bpi_export_menus.xml",
+        "report/credit_insurance_export_document_report.xml",
+    ],
+    "demo": [
+        "demo/credit_insurance_bpi_export_demo.xml",
+    ],
+    "installable": True,
+    "application": False,
+}

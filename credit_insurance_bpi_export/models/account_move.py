@@ -1,0 +1,77 @@
+from collections import defaultdict
+
+from odoo import api, fields, models
+
+from .credit_insurance_cover import ExportBuyerCover
+
+
+class AccountMove(models.Model):
+    _inherit = "account.move"
+
+    credit_insurance_cover_state = fields.Selection(
+        selection_add=[
+            ("political", "Not insured (political event)"),
+            ("country", "Not insured (country excluded)"),
+        ],
+        ondelete={"political": "set null", "country": "set null"},
+    )
+    # Set with the cover at posting, by the same computation.
+    credit_insurance_export_exclusion = fields.Selection(
+        [
+            ("political", "Political event in the country"),
+            ("country", "Country excluded by the export policy"),
+        ],
+        string="Export exclusion",
+        compute="_compute_credit_insurance_cover",
+        store=True,
+        copy=False,
+    )
+
+    @api.depends("state")
+    def _compute_credit_insurance_cover(self):
+        """Under an export policy, the country cap and political events also
+        bound the insured part of invoices posted to buyers abroad."""
+        res = super()._compute_credit_insurance_cover()
+        self.credit_insurance_export_exclusion = False
+        export = self.filtered(
+            lambda m: m.credit_insurance_policy_id.policy_type == "export"
+        )
+        for company, moves in export.grouped("company_id").items():
+            covers = (
+                self.env["credit.insurance.cover"]
+                .with_company(company)
+                ._get_buyer_covers(moves.commercial_partner_id, exclude_moves=moves)
+            )
+            consumed = defaultdict(float)  # by country, in date order
+            for move in moves.sorted(lambda m: (m.invoice_date, m.id)):
+                cover = covers.get(move.commercial_partner_id.id)
+                if not isinstance(cover, ExportBuyerCover):
+                    continue
+                if cover.political_event or cover.exclusion:
+                    move.credit_insurance_export_exclusion = (
+                        "political" if cover.political_event else "country"
+                    )
+                    move.credit_insurance_insurable_amount = 0.0
+                    continue
+                if cover.country_cap is None:
+                    continue
+                base = move._credit_insurance_base(cover.policy)
+                room = (
+                    cover.country_cap
+                    - cover.country_receivables
+                    - consumed[cover.country_id]
+                )
+                consumed[cover.country_id] += base
+                move.credit_insurance_insurable_amount = min(
+                    move.credit_insurance_insurable_amount, max(room, 0.0)
+                )
+        return res
+
+    @api.depends("credit_insurance_export_exclusion")
+    def _compute_credit_insurance_insured_amount(self):
+        res = super()._compute_credit_insurance_insured_amount()
+        for move in self:
+            exclusion = move.credit_insurance_export_exclusion
+            if exclusion and move.credit_insurance_cover_state == "over_limit":
+                move.credit_insurance_cover_state = exclusion
+        return res

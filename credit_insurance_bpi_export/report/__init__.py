@@ -1,0 +1,1 @@
+from . import credit_insurance_export_document_report

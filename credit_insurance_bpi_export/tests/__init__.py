@@ -1,0 +1,2 @@
+from . import test_export_cover
+from . import test_export_documents
