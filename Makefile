@@ -44,13 +44,15 @@ demo: check-odoo check-postgres requirements
 	@mkdir -p $(SANDBOX_DATA); \
 	$(PYTHON) credit_insurance/sandbox/server.py --port $(SANDBOX_PORT) --data-dir $(SANDBOX_DATA) \
 	  >>$(SANDBOX_DATA)/server.log 2>&1 & sandbox=$$!; \
-	trap 'kill $$sandbox 2>/dev/null || true' EXIT INT TERM; \
+	$(PYTHON) credit_insurance_bpi_export/sandbox/soap_server.py --port 8071 \
+	  >>$(SANDBOX_DATA)/soap.log 2>&1 & soap=$$!; \
+	trap 'kill $$sandbox $$soap 2>/dev/null || true' EXIT INT TERM; \
 	for i in $$(seq 50); do \
 	  $(PYTHON) -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$(SANDBOX_PORT)/health', timeout=1)" 2>/dev/null && break; \
 	  kill -0 $$sandbox 2>/dev/null || { echo "error: the sandbox insurer did not start, see $(SANDBOX_DATA)/server.log (port $(SANDBOX_PORT) busy? set SANDBOX_PORT)." >&2; exit 1; }; \
 	  sleep 0.2; \
 	done; \
-	echo "Sandbox insurer on http://127.0.0.1:$(SANDBOX_PORT) (data in $(SANDBOX_DATA))"; \
+	echo "Sandbox insurer on http://127.0.0.1:$(SANDBOX_PORT) (data in $(SANDBOX_DATA)); SOAP sandbox of the export intermediary on http://127.0.0.1:8071/soap"; \
 	if $(PYTHON) -c "$$MODULE_INSTALLED" $(DEMO_DB) credit_insurance; then \
 	  echo "Updating $(DEMO_DB)..."; $(ODOO) -d $(DEMO_DB) -u $(ADDONS_CSV) --stop-after-init --log-level=warn; \
 	else \
