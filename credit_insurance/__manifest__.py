@@ -21,7 +21,9 @@
         "views/credit_insurance_limit_request_views.xml",
         "views/res_partner_views.xml",
         "views/account_move_views.xml",
+        "views/sale_order_views.xml",
         "wizards/credit_insurance_limit_request_wizard_views.xml",
+        "wizards/credit_insurance_limit_exceeded_views.xml",
         "views/credit_insurance_menus.xml",
     ],
     "demo": [

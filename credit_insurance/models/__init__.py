@@ -5,3 +5,5 @@ from . import credit_insurance_limit_request
 from . import credit_insurance_cover
 from . import res_partner
 from . import account_move
+from . import sale_order
+from . import sale_order_line

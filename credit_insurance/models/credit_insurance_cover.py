@@ -5,10 +5,13 @@ confirmation, declarations) asks :meth:`CreditInsuranceCover._get_buyer_covers`,
 which answers for any batch of buyers with a fixed number of SQL queries.
 """
 
+import datetime
+from collections import defaultdict
 from dataclasses import dataclass
 
 from odoo import api, fields, models
 from odoo.tools import SQL
+from odoo.tools.misc import format_amount
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,74 @@ class BuyerCover:
     @property
     def uninsured(self):
         return max(self.exposure - self.limit, 0.0)
+
+
+@dataclass(frozen=True)
+class ExposureDocument:
+    """A document that adds to its buyer's exposure: an order being confirmed
+    or increased, an invoice being posted.
+
+    ``amounts`` is ``{currency id: (with VAT, without VAT)}``, converted to
+    the company currency at ``date``.
+    """
+
+    record: models.BaseModel
+    partner: models.BaseModel
+    date: datetime.date
+    amounts: dict
+
+
+@dataclass(frozen=True)
+class ExposureCheck:
+    """Whether a document fits within its buyer's insured limit.
+
+    ``exposure`` is the buyer's exposure without the document (but with the
+    documents before it in the same batch), ``amount`` the document's, both
+    in the company currency, VAT as the policy says.
+    """
+
+    document: ExposureDocument
+    buyer: models.BaseModel  # res.partner, the commercial partner
+    cover: BuyerCover
+    exposure: float
+    amount: float
+    stopped: bool
+    currency: models.BaseModel  # the company currency
+
+    @property
+    def policy(self):
+        return self.cover.policy
+
+    @property
+    def limit(self):
+        return self.cover.limit
+
+    @property
+    def shortfall(self):
+        return self.currency.round(max(self.exposure + self.amount - self.limit, 0.0))
+
+    @property
+    def over_limit(self):
+        """Only an insured buyer has a limit to exceed."""
+        return bool(self.policy) and (
+            self.currency.compare_amounts(self.exposure + self.amount, self.limit) > 0
+        )
+
+    @property
+    def refused(self):
+        """A stop of deliveries refuses everything; a blocking policy refuses
+        what exceeds the limit."""
+        return self.stopped or (
+            self.over_limit and self.policy.enforcement_mode == "block"
+        )
+
+    @property
+    def warned(self):
+        return (
+            not self.stopped
+            and self.over_limit
+            and self.policy.enforcement_mode == "warn"
+        )
 
 
 class CreditInsuranceCover(models.AbstractModel):
@@ -202,15 +273,42 @@ class CreditInsuranceCover(models.AbstractModel):
         Draft invoices do not count as invoiced: until posted, the order still
         carries the exposure.
         """
+        return self._rows_by_buyer(
+            self._uninvoiced_rows(
+                SQL("partner.commercial_partner_id"),
+                SQL(
+                    """so.company_id = %(company_id)s
+                       AND so.state = 'sale'
+                       AND partner.commercial_partner_id = ANY(%(buyer_ids)s)
+                       AND so.id != ALL(%(excluded)s)""",
+                    company_id=company.id,
+                    buyer_ids=buyers.ids,
+                    excluded=exclude_orders.ids if exclude_orders else [],
+                ),
+            )
+        )
+
+    @api.model
+    def _uninvoiced_order_amounts(self, orders):
+        """``{order id: {currency id: (with VAT, without VAT)}}`` not yet
+        invoiced on each order, counted as in the exposure."""
+        return self._rows_by_buyer(
+            self._uninvoiced_rows(SQL("so.id"), SQL("so.id = ANY(%s)", orders.ids))
+        )
+
+    @api.model
+    def _uninvoiced_rows(self, key, condition):
+        """Rows ``(key, currency id, with VAT, without VAT)`` of order lines
+        not yet invoiced by a posted invoice: the one place for that rule."""
         self.env["sale.order.line"].flush_model(
             ["price_total", "price_subtotal", "product_uom_qty", "order_id"]
         )
         self.env["sale.order"].flush_model(["state", "partner_invoice_id"])
         self.env["account.move"].flush_model(["state", "move_type"])
-        rows = self.env.execute_query(
+        return self.env.execute_query(
             SQL(
                 """
-                SELECT partner.commercial_partner_id,
+                SELECT %(key)s,
                        sol.currency_id,
                        SUM(sol.price_total * remaining.ratio),
                        SUM(sol.price_subtotal * remaining.ratio)
@@ -232,19 +330,14 @@ class CreditInsuranceCover(models.AbstractModel):
                                         - COALESCE(invoiced.quantity, 0), 0)
                                / sol.product_uom_qty AS ratio
                        ) remaining
-                 WHERE so.company_id = %(company_id)s
-                   AND so.state = 'sale'
-                   AND sol.product_uom_qty > 0
-                   AND partner.commercial_partner_id = ANY(%(buyer_ids)s)
-                   AND so.id != ALL(%(excluded)s)
-              GROUP BY partner.commercial_partner_id, sol.currency_id
+                 WHERE sol.product_uom_qty > 0
+                   AND %(condition)s
+              GROUP BY 1, sol.currency_id
                 """,
-                company_id=company.id,
-                buyer_ids=buyers.ids,
-                excluded=exclude_orders.ids if exclude_orders else [],
+                key=key,
+                condition=condition,
             )
         )
-        return self._rows_by_buyer(rows)
 
     @staticmethod
     def _rows_by_buyer(rows):
@@ -274,3 +367,130 @@ class CreditInsuranceCover(models.AbstractModel):
             for currency_id, (gross, net) in amounts.items()
         )
         return company.currency_id.round(total)
+
+    # ------------------------------------------------------------- checks
+
+    @api.model
+    def _check_documents(
+        self,
+        documents,
+        exclude_moves=None,
+        exclude_orders=None,
+        lock=False,
+        cumulative=True,
+    ):
+        """Check documents of the current company against their buyers' limits.
+
+        Returns one :class:`ExposureCheck` per document, in the same order.
+        The documents themselves must be left out of the exposure
+        (``exclude_moves`` / ``exclude_orders``): their amounts are added here.
+
+        :param lock: lock the buyers under a blocking policy until the end of
+            the transaction, so that concurrent checks cannot together exceed
+            a limit (see :meth:`_lock_buyers`).
+        :param cumulative: documents of one buyer are added one after the
+            other (they will all count); otherwise each is checked alone.
+        """
+        if not documents:
+            return []
+        company = self.env.company
+        partners = self.env["res.partner"].union(
+            *(document.partner for document in documents)
+        )
+        covers = self._get_buyer_covers(
+            partners, exclude_moves=exclude_moves, exclude_orders=exclude_orders
+        )
+        if lock:
+            self._lock_buyers(
+                [
+                    cover.buyer_id
+                    for cover in covers.values()
+                    if cover.policy.enforcement_mode == "block"
+                ]
+            )
+        rates = {
+            date: self._conversion_rates(
+                company,
+                date,
+                {
+                    currency_id
+                    for document in documents
+                    if document.date == date
+                    for currency_id in document.amounts
+                },
+            )
+            for date in {document.date for document in documents}
+        }
+        consumed = defaultdict(float)
+        checks = []
+        for document in documents:
+            buyer = document.partner._origin.commercial_partner_id.with_company(company)
+            cover = covers[buyer.id]
+            amount = self._sum_converted(
+                document.amounts, rates[document.date], cover.vat_included, company
+            )
+            checks.append(
+                ExposureCheck(
+                    document=document,
+                    buyer=buyer,
+                    cover=cover,
+                    exposure=cover.exposure + consumed[buyer.id],
+                    amount=amount,
+                    stopped=buyer.credit_insurance_stop,
+                    currency=company.currency_id,
+                )
+            )
+            if cumulative:
+                consumed[buyer.id] += amount
+        return checks
+
+    @api.model
+    def _lock_buyers(self, buyer_ids):
+        """Serialize the limit checks of these buyers until the transaction ends.
+
+        Odoo transactions are REPEATABLE READ: after waiting on a mere
+        ``SELECT ... FOR UPDATE``, a second transaction would go on with its
+        old snapshot, blind to the order the first one just committed. Writing
+        the row instead makes PostgreSQL abort the second one with a
+        serialization failure; Odoo then retries the whole request with a
+        fresh snapshot, in which the first order counts. Rows are locked in id
+        order so that two batches cannot deadlock.
+        """
+        if buyer_ids:
+            self.env.cr.execute(
+                SQL(
+                    """
+                    UPDATE res_partner SET write_date = write_date
+                     WHERE id IN (SELECT id FROM res_partner
+                                   WHERE id = ANY(%s) ORDER BY id FOR UPDATE)
+                    """,
+                    sorted(buyer_ids),
+                )
+            )
+
+    @api.model
+    def _user_env(self):
+        """The environment in the user's language, also over external RPC
+        (which may send no language)."""
+        lang = self.env.lang or self.env.user.lang
+        return self.env(context=dict(self.env.context, lang=lang))
+
+    @api.model
+    def _check_figures(self, check, amount_label):
+        """The figures of a check, one per line, in the user's language."""
+        env = self._user_env()
+
+        def amount(value):
+            return format_amount(env, value, check.currency)
+
+        return env._(
+            "Insured limit: %(limit)s\n"
+            "Current exposure: %(exposure)s\n"
+            "%(label)s: %(amount)s\n"
+            "Shortfall: %(shortfall)s",
+            limit=amount(check.limit),
+            exposure=amount(check.exposure),
+            label=amount_label,
+            amount=amount(check.amount),
+            shortfall=amount(check.shortfall),
+        )
