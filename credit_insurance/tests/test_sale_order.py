@@ -8,7 +8,7 @@ from .common import CreditInsuranceCommon
 
 SALESMAN = "base.group_user,sales_team.group_sale_salesman"
 CREDIT_MANAGER = (
-    "base.group_user,sales_team.group_sale_salesman,"
+    "base.group_user,sales_team.group_sale_salesman_all_leads,"
     "credit_insurance.group_credit_insurance_manager"
 )
 
