@@ -31,6 +31,7 @@ class BuyerCover:
     uninvoiced: float
     vat_included: bool
     stopped: bool = False  # stop of deliveries
+    enforcement_mode: str | bool = False  # the policy's, for over-limit orders
 
     @property
     def exposure(self):
@@ -101,7 +102,7 @@ class ExposureCheck:
         """A stop of deliveries refuses everything; a blocking policy refuses
         what exceeds the limit."""
         return self.stopped or (
-            self.over_limit and self.policy.enforcement_mode == "block"
+            self.over_limit and self.cover.enforcement_mode == "block"
         )
 
     @property
@@ -109,13 +110,61 @@ class ExposureCheck:
         return (
             not self.stopped
             and self.over_limit
-            and self.policy.enforcement_mode == "warn"
+            and self.cover.enforcement_mode == "warn"
         )
 
 
-# Up to this many buyers, the exposure query runs with a plan kept by the
-# connection (see CreditInsuranceCover._exposure).
+# Up to this many partners, the cover's statement runs with a plan kept by the
+# database connection (see CreditInsuranceCover._cover_rows).
 PLANNED_BATCH = 50
+# What the cover's SQL reads, flushed before it runs.
+COVER_FIELDS = {
+    "res.partner": ["commercial_partner_id", "credit_insurance_stop"],
+    "credit.insurance.policy": [
+        "company_id",
+        "active",
+        "date_start",
+        "date_end",
+        "policy_type",
+        "currency_id",
+        "discretionary_limit",
+        "discretionary_coverage_pct",
+        "vat_covered",
+        "enforcement_mode",
+    ],
+    "credit.insurance.limit": [
+        "partner_id",
+        "company_id",
+        "policy_id",
+        "date_effective",
+        "date_superseded",
+        "date_expiry",
+        "insured_amount",
+        "currency_id",
+        "coverage_pct",
+    ],
+    "account.move.line": [
+        "amount_residual_currency",
+        "reconciled",
+        "parent_state",
+        "partner_id",
+        "account_id",
+        "company_id",
+        "currency_id",
+        "move_id",
+        "quantity",
+    ],
+    "account.move": ["amount_untaxed", "amount_total", "state", "move_type"],
+    "sale.order.line": [
+        "price_total",
+        "price_subtotal",
+        "product_uom_qty",
+        "order_id",
+        "currency_id",
+        "invoice_lines",
+    ],
+    "sale.order": ["state", "partner_invoice_id", "company_id"],
+}
 
 
 class CreditInsuranceCover(models.AbstractModel):
@@ -140,270 +189,192 @@ class CreditInsuranceCover(models.AbstractModel):
         :param exclude_orders: sale.order whose uninvoiced amounts are left out.
         :param insured_only: leave the exposure of buyers without a policy at
             zero (the checks need none).
-        :param lock: lock the buyers under a blocking policy until the end of
-            the transaction (see :meth:`_lock_query`).
+        :param lock: when the company blocks over-limit orders, lock the buyers
+            until the end of the transaction (see :meth:`_lock_query`).
         """
-        # Only what is needed, without record rules: this runs on every order
-        # confirmation.
+        return self._compute_covers(
+            partners, date, exclude_moves, exclude_orders, insured_only, lock
+        )[0]
+
+    @api.model
+    def _compute_covers(
+        self,
+        partners,
+        date=None,
+        exclude_moves=None,
+        exclude_orders=None,
+        insured_only=False,
+        lock=False,
+    ):
+        """``(covers, {partner id: buyer id})``, see :meth:`_get_buyer_covers`."""
+        partners = partners._origin
+        if not partners:
+            return {}, {}
         company = self.env.company.sudo()
         date = fields.Date.to_date(date) or fields.Date.context_today(self)
-        partners = partners._origin.sudo()
-        partners.fetch(["commercial_partner_id"])
-        buyers = partners.commercial_partner_id
-        if not buyers:
-            return {}
-        policies = self._policies_in_force(company, date)
-        decisions = self._decisions_in_force(buyers, company, date, policies)
-        default_policies = self._default_policies(
-            buyers.filtered(lambda buyer: buyer.id not in decisions),
-            company,
-            date,
-            policies,
+        rows = self._cover_rows(
+            company, date, partners, exclude_moves, exclude_orders, insured_only, lock
         )
-        exposed = (
-            buyers.filtered(
-                lambda buyer: buyer.id in decisions or buyer.id in default_policies
-            )
-            if insured_only
-            else buyers
-        )
-        blocking = [
-            buyer_id
-            for buyer_id, policy in (
-                *((d.partner_id.id, d.policy_id) for d in decisions.values()),
-                *default_policies.items(),
-            )
-            if lock and policy.enforcement_mode == "block"
-        ]
-        receivables, uninvoiced, stopped = self._exposure(
-            exposed,
-            company,
-            exclude_moves=exclude_moves,
-            exclude_orders=exclude_orders,
-            read_stop_ids=buyers.ids,
-            lock_ids=blocking,
+        buyer_of, policies, decisions, stopped = {}, [], {}, set()
+        receivables, uninvoiced = defaultdict(dict), defaultdict(dict)
+        for kind, buyer_id, currency_id, gross, net, data in rows:
+            if kind == "buyer":
+                buyer_of[data["partner_id"]] = buyer_id
+            elif kind == "policy":
+                policies.append(data)
+            elif kind == "decision":
+                decisions[buyer_id] = data
+            elif kind == "stop":
+                stopped.add(buyer_id)
+            else:
+                amounts = receivables if kind == "receivable" else uninvoiced
+                amounts[buyer_id][currency_id] = (gross or 0.0, net or 0.0)
+        policy_of = {policy["id"]: policy for policy in policies}
+        # The global policy covers the buyers without a named decision.
+        global_policy = next(
+            (
+                policy
+                for policy in sorted(
+                    policies,
+                    key=lambda p: (p["date_start"], p["id"]),
+                    reverse=True,
+                )
+                if policy["policy_type"] == "global"
+            ),
+            None,
         )
         to_company = self._conversion_rates(
             company,
             date,
-            {currency_id for rows in receivables.values() for currency_id in rows}
-            | {currency_id for rows in uninvoiced.values() for currency_id in rows}
-            | {decision.currency_id.id for decision in decisions.values()}
-            | {policy.currency_id.id for policy in default_policies.values()},
+            {
+                currency_id
+                for amounts in (*receivables.values(), *uninvoiced.values())
+                for currency_id in amounts
+            }
+            | {row["currency_id"] for row in (*policies, *decisions.values())},
         )
-
+        Policy = self.env["credit.insurance.policy"].sudo()
+        Limit = self.env["credit.insurance.limit"].sudo()
         covers = {}
-        for buyer in buyers:
-            decision = decisions.get(buyer.id, self.env["credit.insurance.limit"])
-            policy = decision.policy_id or default_policies.get(
-                buyer.id, self.env["credit.insurance.policy"]
-            )
+        for buyer_id in sorted(set(buyer_of.values())):
+            decision = decisions.get(buyer_id)
+            policy = policy_of[decision["policy_id"]] if decision else global_policy
             if decision:
-                limit = decision.insured_amount * to_company[decision.currency_id.id]
-                coverage = decision.coverage_pct
+                limit = (decision["insured_amount"] or 0.0) * to_company[
+                    decision["currency_id"]
+                ]
+                coverage = decision["coverage_pct"]
             elif policy:
-                limit = policy.discretionary_limit * to_company[policy.currency_id.id]
-                coverage = policy.discretionary_coverage_pct
+                limit = (policy["discretionary_limit"] or 0.0) * to_company[
+                    policy["currency_id"]
+                ]
+                coverage = policy["discretionary_coverage_pct"]
             else:
                 limit = coverage = 0.0
-            vat_included = not policy or policy.vat_covered
-            covers[buyer.id] = BuyerCover(
-                buyer_id=buyer.id,
-                policy=policy,
-                decision=decision,
+            vat_included = not policy or policy["vat_covered"]
+            covers[buyer_id] = BuyerCover(
+                buyer_id=buyer_id,
+                policy=Policy.browse(policy["id"] if policy else ()),
+                decision=Limit.browse(decision["id"] if decision else ()),
                 limit=company.currency_id.round(limit),
-                coverage_pct=coverage,
+                coverage_pct=coverage or 0.0,
                 receivables=self._sum_converted(
-                    receivables.get(buyer.id, {}), to_company, vat_included, company
+                    receivables[buyer_id], to_company, vat_included, company
                 ),
                 uninvoiced=self._sum_converted(
-                    uninvoiced.get(buyer.id, {}), to_company, vat_included, company
+                    uninvoiced[buyer_id], to_company, vat_included, company
                 ),
                 vat_included=vat_included,
-                stopped=buyer.id in stopped,
+                stopped=buyer_id in stopped,
+                enforcement_mode=policy["enforcement_mode"] if policy else False,
             )
-        return covers
+        return covers, buyer_of
 
-    # ------------------------------------------------------------ limits
-
-    @api.model
-    def _policies_in_force(self, company, date):
-        """The company's active policies in force on ``date``, with the fields
-        the cover needs (one query)."""
-        Policy = self.env["credit.insurance.policy"].sudo()
-        return Policy.search_fetch(
-            [("company_id", "=", company.id), *Policy._in_force_domain(date)],
-            [
-                "policy_type",
-                "currency_id",
-                "discretionary_limit",
-                "discretionary_coverage_pct",
-                "vat_covered",
-                "enforcement_mode",
-            ],
-        )
+    # ------------------------------------------------------------ queries
 
     @api.model
-    def _decisions_in_force(self, buyers, company, date, policies=None):
-        """``{buyer id: decision}`` for named decisions in force on ``date``
-        under a policy in force."""
-        if policies is None:
-            policies = self._policies_in_force(company, date)
-        if not policies:
-            return {}
-        Limit = self.env["credit.insurance.limit"].sudo()
-        candidates = Limit.search_fetch(
-            [
-                ("partner_id", "in", buyers.ids),
-                ("company_id", "=", company.id),
-                ("policy_id", "in", policies.ids),
-                *Limit._in_force_domain(date),
-            ],
-            [
-                "partner_id",
-                "policy_id",
-                "insured_amount",
-                "currency_id",
-                "coverage_pct",
-            ],
-            order="date_effective desc, id desc",
-        )
-        decisions = {}
-        for decision in candidates:
-            # Several policies may name the buyer: the latest decision wins.
-            decisions.setdefault(decision.partner_id.id, decision)
-        return decisions
-
-    @api.model
-    def _default_policies(self, buyers, company, date, policies=None):
-        """``{buyer id: policy}`` covering buyers without a named decision.
-
-        The company's global policy covers them with its discretionary limit.
-        """
-        if policies is None:
-            policies = self._policies_in_force(company, date)
-        policy = policies.filtered(lambda p: p.policy_type == "global")[:1]
-        return dict.fromkeys(buyers.ids, policy) if policy else {}
-
-    # ---------------------------------------------------------- exposure
-
-    @api.model
-    def _exposure(
-        self,
-        buyers,
-        company,
-        exclude_moves=None,
-        exclude_orders=None,
-        read_stop_ids=(),
-        lock_ids=(),
+    def _cover_rows(
+        self, company, date, partners, exclude_moves, exclude_orders, insured_only, lock
     ):
-        """Open receivables and orders not yet invoiced of ``buyers``, the ids
-        among ``read_stop_ids`` under a stop of deliveries, and the lock of
-        ``lock_ids`` (see :meth:`_lock_query`).
-
-        Returns ``(receivables, uninvoiced, stopped ids)``, the first two as
-        :meth:`_open_receivables` and :meth:`_uninvoiced_orders`.
+        """Rows ``(kind, buyer id, currency id, with VAT, without VAT, data)``
+        of :meth:`_cover_query`, after the lock if asked.
 
         This runs on every order confirmation. For a few buyers, planning the
         query costs PostgreSQL more than running it: small batches go through
-        the function ``credit_insurance_exposure`` (see :meth:`init`), the same
-        query with its plan kept by each database connection.
+        the function ``credit_insurance_cover`` (see :meth:`init`), the same
+        statements with plans kept by each database connection.
         """
-        self._flush_exposure()
-        self.env["res.partner"].flush_model(["credit_insurance_stop"])
-        arguments = {
-            "company_id": company.id,
-            "buyer_ids": buyers.ids,
-            "excluded_moves": exclude_moves.ids if exclude_moves else [],
-            "excluded_orders": exclude_orders.ids if exclude_orders else [],
-            "stop_ids": list(read_stop_ids),
-        }
-        if len(buyers) <= PLANNED_BATCH and len(read_stop_ids) <= PLANNED_BATCH:
-            rows = self.env.execute_query(
+        for model, field_names in COVER_FIELDS.items():
+            self.env[model].flush_model(field_names)
+        arguments = (
+            company.id,
+            date,
+            partners.ids,
+            exclude_moves.ids if exclude_moves else [],
+            exclude_orders.ids if exclude_orders else [],
+            insured_only,
+        )
+        if len(partners) <= PLANNED_BATCH:
+            return self.env.execute_query(
                 SQL(
-                    "SELECT * FROM credit_insurance_exposure(%s, %s, %s, %s, %s, %s)",
-                    *arguments.values(),
-                    sorted(lock_ids),
+                    "SELECT * FROM credit_insurance_cover(%s, %s, %s, %s, %s, %s, %s)",
+                    *arguments,
+                    lock,
                 )
             )
-        else:
-            if lock_ids:
-                self.env.cr.execute(self._lock_query(sorted(lock_ids)))
-            rows = self.env.execute_query(self._exposure_query(**arguments))
-        rows_by_kind = {"receivable": [], "order": [], "stop": []}
-        for kind, *row in rows:
-            rows_by_kind[kind].append(row)
-        return (
-            self._rows_by_buyer(rows_by_kind["receivable"]),
-            self._rows_by_buyer(rows_by_kind["order"]),
-            {buyer_id for buyer_id, *__ in rows_by_kind["stop"]},
-        )
-
-    @api.model
-    def _exposure_query(
-        self, company_id, buyer_ids, excluded_moves, excluded_orders, stop_ids
-    ):
-        """Rows ``(kind, buyer id, currency id, with VAT, without VAT)``; the
-        arguments are values, or the function's parameters (SQL)."""
-        return SQL(
-            """
-            SELECT 'receivable'::text, * FROM (%(receivables)s) AS receivable
-             UNION ALL
-            SELECT 'order', * FROM (%(orders)s) AS uninvoiced
-             UNION ALL
-            SELECT 'stop', id, NULL::integer, NULL::numeric, NULL::numeric
-              FROM res_partner
-             WHERE id = ANY(%(stop_ids)s)
-               -- company-dependent: one value per company id
-               AND (credit_insurance_stop ->> %(company_id)s::text)::boolean
-            """,
-            receivables=self._open_receivables_query(
-                company_id, buyer_ids, excluded_moves
-            ),
-            orders=self._uninvoiced_orders_query(
-                company_id, buyer_ids, excluded_orders
-            ),
-            stop_ids=stop_ids,
-            company_id=company_id,
-        )
+        if lock:
+            self.env.cr.execute(self._lock_query(*arguments[:3]))
+        return self.env.execute_query(self._cover_query(*arguments))
 
     def init(self):
-        """(Re)create the function behind :meth:`_exposure` from the same
-        queries. Its plans are generic: they do not depend on the buyers."""
+        """(Re)create the function behind :meth:`_cover_rows` from the same
+        statements. Its plans are generic: they do not depend on the buyers."""
+        arguments = (
+            SQL("p_company"),
+            SQL("p_date"),
+            SQL("p_partners"),
+            SQL("p_moves"),
+            SQL("p_orders"),
+            SQL("p_insured_only"),
+        )
         self.env.cr.execute(
             SQL(
                 """
-                CREATE OR REPLACE FUNCTION credit_insurance_exposure(
-                    p_company integer, p_buyers integer[], p_moves integer[],
-                    p_orders integer[], p_stops integer[], p_lock integer[])
-                RETURNS TABLE (kind text, ref_id integer, currency integer,
-                               gross numeric, net numeric)
+                CREATE OR REPLACE FUNCTION credit_insurance_cover(
+                    p_company integer, p_date date, p_partners integer[],
+                    p_moves integer[], p_orders integer[],
+                    p_insured_only boolean, p_lock boolean)
+                RETURNS TABLE (kind text, buyer_id integer, currency_id integer,
+                               gross numeric, net numeric, data jsonb)
                 LANGUAGE plpgsql VOLATILE
                 SET plan_cache_mode = force_generic_plan
                 AS $function$
                 #variable_conflict use_column
                 BEGIN
-                    IF cardinality(p_lock) > 0 THEN
+                    IF p_lock THEN
                         %(lock)s;
                     END IF;
-                    RETURN QUERY %(select)s;
+                    RETURN QUERY %(cover)s;
                 END
                 $function$
                 """,
-                lock=self._lock_query(SQL("p_lock")),
-                select=self._exposure_query(
-                    SQL("p_company"),
-                    SQL("p_buyers"),
-                    SQL("p_moves"),
-                    SQL("p_orders"),
-                    SQL("p_stops"),
-                ),
+                lock=self._lock_query(*arguments[:3]),
+                cover=self._cover_query(*arguments),
             )
         )
 
     @api.model
-    def _lock_query(self, buyer_ids):
-        """Serialize the limit checks of these buyers until the transaction ends.
+    def _policies_query(self, company_id, date):
+        """Active policies of the company in force on ``date``."""
+        Policy = self.env["credit.insurance.policy"].sudo()
+        return Policy._search(
+            [("company_id", "=", company_id), *Policy._in_force_domain(date)]
+        ).subselect()
+
+    @api.model
+    def _lock_query(self, company_id, date, partner_ids):
+        """Serialize the limit checks of these buyers until the transaction
+        ends, when a policy of the company blocks over-limit orders.
 
         Odoo transactions are REPEATABLE READ: after waiting on a mere
         ``SELECT ... FOR UPDATE``, a second transaction would go on with its
@@ -417,46 +388,94 @@ class CreditInsuranceCover(models.AbstractModel):
             """
             UPDATE res_partner SET write_date = write_date
              WHERE id IN (SELECT id FROM res_partner
-                           WHERE id = ANY(%s) ORDER BY id FOR UPDATE)
+                           WHERE id IN (SELECT commercial_partner_id
+                                          FROM res_partner
+                                         WHERE id = ANY(%(partner_ids)s))
+                             AND EXISTS (SELECT FROM credit_insurance_policy
+                                          WHERE id IN %(policies)s
+                                            AND enforcement_mode = 'block')
+                        ORDER BY id FOR UPDATE)
             """,
-            buyer_ids,
+            partner_ids=partner_ids,
+            policies=self._policies_query(company_id, date),
         )
 
     @api.model
-    def _flush_exposure(self):
-        self.env["account.move.line"].flush_model(
+    def _cover_query(
+        self,
+        company_id,
+        date,
+        partner_ids,
+        excluded_moves,
+        excluded_orders,
+        insured_only,
+    ):
+        """Everything a cover needs, in one statement: the buyer of each
+        partner, the policies and named decisions in force (the latest when
+        several policies name a buyer), open receivables, orders not yet
+        invoiced and stops of deliveries. The arguments are values, or the
+        function's parameters (SQL)."""
+        Limit = self.env["credit.insurance.limit"].sudo()
+        decisions = Limit._search(
             [
-                "amount_residual_currency",
-                "reconciled",
-                "parent_state",
-                "partner_id",
-                "account_id",
+                ("partner_id", "in", SQL("(SELECT buyer_id FROM buyer)")),
+                ("company_id", "=", company_id),
+                ("policy_id", "in", SQL("(SELECT id FROM policy)")),
+                *Limit._in_force_domain(date),
             ]
+        ).subselect()
+        exposed = SQL(
+            """ARRAY(SELECT buyer_id FROM buyer
+                      WHERE NOT %(insured_only)s
+                         OR buyer_id IN (SELECT partner_id FROM decision)
+                         OR EXISTS (SELECT FROM policy
+                                     WHERE policy_type = 'global'))""",
+            insured_only=insured_only,
         )
-        self.env["account.move"].flush_model(
-            ["amount_untaxed", "amount_total", "state", "move_type"]
-        )
-        self.env["sale.order.line"].flush_model(
-            ["price_total", "price_subtotal", "product_uom_qty", "order_id"]
-        )
-        self.env["sale.order"].flush_model(["state", "partner_invoice_id"])
-
-    @api.model
-    def _open_receivables(self, buyers, company, exclude_moves=None):
-        """``{buyer id: {currency id: (with VAT, without VAT)}}`` still due.
-
-        Amounts are in the receivable's own currency; the part without VAT is
-        pro rata of the invoice's untaxed total.
-        """
-        self._flush_exposure()
-        return self._rows_by_buyer(
-            self.env.execute_query(
-                self._open_receivables_query(
-                    company.id,
-                    buyers.ids,
-                    exclude_moves.ids if exclude_moves else [],
-                )
+        return SQL(
+            """
+            WITH buyer AS (
+                SELECT id AS partner_id, commercial_partner_id AS buyer_id
+                  FROM res_partner WHERE id = ANY(%(partner_ids)s)
+            ), policy AS (
+                SELECT id, policy_type, date_start, currency_id,
+                       discretionary_limit, discretionary_coverage_pct,
+                       vat_covered, enforcement_mode
+                  FROM credit_insurance_policy WHERE id IN %(policies)s
+            ), decision AS (
+                SELECT DISTINCT ON (partner_id)
+                       id, partner_id, policy_id, insured_amount, currency_id,
+                       coverage_pct
+                  FROM credit_insurance_limit WHERE id IN %(decisions)s
+              ORDER BY partner_id, date_effective DESC, id DESC
             )
+            SELECT 'buyer'::text, buyer_id, NULL::integer, NULL::numeric,
+                   NULL::numeric, jsonb_build_object('partner_id', partner_id)
+              FROM buyer
+             UNION ALL
+            SELECT 'policy', NULL, NULL, NULL, NULL, to_jsonb(policy) FROM policy
+             UNION ALL
+            SELECT 'decision', partner_id, NULL, NULL, NULL, to_jsonb(decision)
+              FROM decision
+             UNION ALL
+            SELECT 'receivable', *, NULL FROM (%(receivables)s) AS receivable
+             UNION ALL
+            SELECT 'order', *, NULL FROM (%(orders)s) AS uninvoiced
+             UNION ALL
+            SELECT 'stop', id, NULL, NULL, NULL, NULL
+              FROM res_partner
+             WHERE id IN (SELECT buyer_id FROM buyer)
+               -- company-dependent: one value per company id
+               AND (credit_insurance_stop ->> %(company_id)s::text)::boolean
+            """,
+            partner_ids=partner_ids,
+            policies=self._policies_query(company_id, date),
+            decisions=decisions,
+            receivables=self._open_receivables_query(
+                company_id, exposed, excluded_moves
+            ),
+            orders=self._uninvoiced_orders_query(company_id, exposed, excluded_orders),
+            company_id=company_id,
         )
 
     @api.model
@@ -488,25 +507,6 @@ class CreditInsuranceCover(models.AbstractModel):
         )
 
     @api.model
-    def _uninvoiced_orders(self, buyers, company, exclude_orders=None):
-        """``{buyer id: {currency id: (with VAT, without VAT)}}`` of confirmed
-        orders not yet invoiced by a posted invoice.
-
-        Draft invoices do not count as invoiced: until posted, the order still
-        carries the exposure.
-        """
-        self._flush_exposure()
-        return self._rows_by_buyer(
-            self.env.execute_query(
-                self._uninvoiced_orders_query(
-                    company.id,
-                    buyers.ids,
-                    exclude_orders.ids if exclude_orders else [],
-                )
-            )
-        )
-
-    @api.model
     def _uninvoiced_orders_query(self, company_id, buyer_ids, excluded_order_ids):
         return self._uninvoiced_query(
             SQL("partner.commercial_partner_id"),
@@ -525,7 +525,8 @@ class CreditInsuranceCover(models.AbstractModel):
     def _uninvoiced_order_amounts(self, orders):
         """``{order id: {currency id: (with VAT, without VAT)}}`` not yet
         invoiced on each order, counted as in the exposure."""
-        self._flush_exposure()
+        for model, field_names in COVER_FIELDS.items():
+            self.env[model].flush_model(field_names)
         return self._rows_by_buyer(
             self.env.execute_query(
                 self._uninvoiced_query(SQL("so.id"), SQL("so.id = ANY(%s)", orders.ids))
@@ -627,7 +628,7 @@ class CreditInsuranceCover(models.AbstractModel):
         partners = self.env["res.partner"].union(
             *(document.partner for document in documents)
         )
-        covers = self._get_buyer_covers(
+        covers, buyer_of = self._compute_covers(
             partners,
             date=fields.Date.context_today(self),
             exclude_moves=exclude_moves,
@@ -648,10 +649,11 @@ class CreditInsuranceCover(models.AbstractModel):
             )
             for date in {document.date for document in documents}
         }
+        Partner = self.env["res.partner"].with_company(company)
         consumed = defaultdict(float)
         checks = []
         for document in documents:
-            buyer = document.partner._origin.commercial_partner_id.with_company(company)
+            buyer = Partner.browse(buyer_of[document.partner._origin.id])
             cover = covers[buyer.id]
             amount = self._sum_converted(
                 document.amounts, rates[document.date], cover.vat_included, company

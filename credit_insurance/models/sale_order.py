@@ -171,6 +171,17 @@ class SaleOrder(models.Model):
 
     @api.model
     def _credit_insurance_refusal(self, checks, situation):
+        if self.env.user.share:
+            # A customer confirming online: the insured limit is not theirs
+            # to read.
+            return UserError(
+                self.env["credit.insurance.cover"]
+                ._user_env()
+                ._(
+                    "This order cannot be confirmed online. Please contact us to "
+                    "complete it."
+                )
+            )
         return UserError(
             "\n\n".join(
                 check.document.record._credit_insurance_message(check, situation)

@@ -150,11 +150,12 @@ class TestConcurrentConfirmations(BaseCase):
         """Proves the test above lines the two up: without the buyer lock both
         transactions check against the same snapshot and both pass."""
         Cover = self.registry["credit.insurance.cover"]
-        exposure = Cover._exposure
+        cover_rows = Cover._cover_rows
 
-        def exposure_without_lock(self, *args, lock_ids=(), **kwargs):
-            return exposure(self, *args, **kwargs)
+        def cover_rows_without_lock(self, *args):
+            *arguments, __ = args  # the last one: lock
+            return cover_rows(self, *arguments, False)
 
-        with patch.object(Cover, "_exposure", exposure_without_lock):
+        with patch.object(Cover, "_cover_rows", cover_rows_without_lock):
             outcomes, states = self.confirm_both_at_once()
         self.assertEqual(states, ["sale", "sale"], outcomes)
