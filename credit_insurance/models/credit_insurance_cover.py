@@ -2,7 +2,9 @@
 
 Everything that needs a buyer's cover (partner fields, invoice posting, order
 confirmation, declarations) asks :meth:`CreditInsuranceCover._get_buyer_covers`,
-which answers for any batch of buyers with a fixed number of SQL queries.
+which answers for any batch of buyers with one SQL statement; order
+confirmations and invoice postings go through
+:meth:`CreditInsuranceCover._check_documents`, which adds the documents to it.
 """
 
 import datetime

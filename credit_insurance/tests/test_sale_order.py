@@ -231,6 +231,17 @@ class TestOrderConfirmation(OrderLimitCommon):
         # ... and it does not count in the first company's exposure.
         self.quotation(500.0).action_confirm()
 
+    def test_customer_confirming_online_reads_no_figures(self):
+        portal = self.make_user("portal_buyer", "base.group_portal")
+        self.make_invoice(5000.0)
+        order = self.quotation(100.0)
+        message = self.assertRefused(
+            order.with_user(portal).sudo().action_confirm,
+            "cannot be confirmed online",
+        )
+        self.assertNotIn("5,000", message)
+        self.assertEqual(order.state, "draft")
+
     def test_context_keys_do_not_skip_the_check(self):
         self.make_invoice(5000.0)
         order = self.quotation(100.0, user=self.salesman)
