@@ -136,7 +136,8 @@ class TestLimitOverRpc(OrderLimitCommon, HttpCase):
         self.assertNoted(self.order, "Bank guarantee received", "500.00")
 
     def test_confirm_button_opens_the_form_view(self):
-        """The dialog's view loads for a salesman (fields and groups exist)."""
+        """The dialog's view loads for a salesman (fields and groups exist);
+        the order's Confirm buttons lead to it."""
         self.authenticate(self.salesman.login, self.salesman.login)
         views, error = self.call_kw(
             "credit.insurance.limit.exceeded",
@@ -147,3 +148,9 @@ class TestLimitOverRpc(OrderLimitCommon, HttpCase):
         arch = views["views"]["form"]["arch"]
         self.assertIn("action_request_limit_increase", arch)
         self.assertNotIn("action_confirm_anyway", arch, "manager button hidden")
+        views, error = self.call_kw("sale.order", "get_views", [[[False, "form"]]])
+        self.assertFalse(error)
+        arch = views["views"]["form"]["arch"]
+        self.assertIn('name="action_credit_insurance_confirm"', arch)
+        self.assertNotIn('name="action_confirm"', arch)
+        self.assertIn('name="credit_insurance_warning"', arch)

@@ -27,9 +27,7 @@ class CreditInsuranceLimitExceeded(models.TransientModel):
     partner_id = fields.Many2one(
         "res.partner", string="Buyer", compute="_compute_figures"
     )
-    policy_id = fields.Many2one(
-        "credit.insurance.policy", string="Policy", compute="_compute_figures"
-    )
+    policy_id = fields.Many2one("credit.insurance.policy", compute="_compute_figures")
     currency_id = fields.Many2one("res.currency", compute="_compute_figures")
     limit_amount = fields.Monetary(string="Insured limit", compute="_compute_figures")
     exposure_amount = fields.Monetary(
