@@ -22,9 +22,11 @@
         "views/credit_insurance_limit_request_views.xml",
         "views/res_partner_views.xml",
         "views/account_move_views.xml",
+        "views/sale_order_views.xml",
         "wizards/credit_insurance_limit_request_wizard_views.xml",
         "views/credit_insurance_turnover_declaration_views.xml",
         "views/credit_insurance_dashboard_views.xml",
+        "wizards/credit_insurance_limit_exceeded_views.xml",
         "views/credit_insurance_menus.xml",
     ],
     "demo": [

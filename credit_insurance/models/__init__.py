@@ -8,3 +8,5 @@ from . import account_move
 from . import credit_insurance_turnover_declaration
 from . import credit_insurance_turnover_declaration_line
 from . import credit_insurance_dashboard
+from . import sale_order
+from . import sale_order_line

@@ -2,7 +2,9 @@ from collections import defaultdict
 from datetime import timedelta
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
+
+from .credit_insurance_cover import ExposureDocument
 
 
 class AccountMove(models.Model):
@@ -175,6 +177,88 @@ class AccountMove(models.Model):
                 consumed[cover.buyer_id] += base
                 move.credit_insurance_policy_id = cover.policy
                 move.credit_insurance_insurable_amount = min(base, max(room, 0.0))
+
+    def _post(self, soft=True):
+        self._credit_insurance_check_posting(soft)
+        return super()._post(soft)
+
+    def _credit_insurance_check_posting(self, soft):
+        """Refuse customer invoices that would exceed the buyer's insured limit.
+
+        Lines invoicing a confirmed order were checked with the order; only
+        the other lines add to the exposure. Buyers are locked as for orders.
+        """
+        today = fields.Date.context_today(self)
+        invoices = self.filtered(
+            lambda m: (
+                m.move_type == "out_invoice"
+                and m.state == "draft"
+                # Posted later by the scheduler, checked then.
+                and not (soft and m.date and m.date > today)
+            )
+        )
+        refused = []
+        for company, moves in invoices.grouped("company_id").items():
+            documents = []
+            for move in moves:
+                lines = move.invoice_line_ids.filtered(
+                    lambda line: (
+                        line.display_type == "product"
+                        and not any(
+                            sale_line.order_id.state == "sale"
+                            for sale_line in line.sale_line_ids
+                        )
+                    )
+                )
+                if lines:
+                    documents.append(
+                        ExposureDocument(
+                            record=move,
+                            partner=move.partner_id,
+                            date=move.invoice_date or today,
+                            amounts={
+                                move.currency_id.id: (
+                                    sum(lines.mapped("price_total")),
+                                    sum(lines.mapped("price_subtotal")),
+                                )
+                            },
+                        )
+                    )
+            checks = (
+                self.env["credit.insurance.cover"]
+                .with_company(company)
+                ._check_documents(documents, exclude_moves=moves, lock=True)
+            )
+            refused += [check for check in checks if check.refused]
+        if refused:
+            raise UserError(
+                "\n\n".join(self._credit_insurance_refusal(check) for check in refused)
+            )
+
+    @api.model
+    def _credit_insurance_refusal(self, check):
+        Cover = self.env["credit.insurance.cover"]
+        env = Cover._user_env()
+        move = check.document.record
+        invoice = move.name if move.name and move.name != "/" else move.display_name
+        buyer = check.buyer.display_name
+        if check.stopped:
+            return env._(
+                "Invoice %(invoice)s cannot be posted: deliveries to %(buyer)s are "
+                "stopped (%(reason)s).",
+                invoice=invoice,
+                buyer=buyer,
+                reason=check.buyer.credit_insurance_stop_reason
+                or env._("no reason given"),
+            )
+        headline = env._(
+            "Invoice %(invoice)s cannot be posted: it would take %(buyer)s over its "
+            "insured limit.",
+            invoice=invoice,
+            buyer=buyer,
+        )
+        figures = Cover._check_figures(check, env._("This invoice"))
+        return f"{headline}\n{figures}"
 
     def write(self, vals):
         if "credit_insurance_disputed" in vals and not self.env.su:
