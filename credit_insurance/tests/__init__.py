@@ -7,3 +7,8 @@ from . import test_connectors
 from . import test_turnover_declaration
 from . import test_french_interface
 from . import test_dashboard
+from . import test_sale_order
+from . import test_sale_order_concurrency
+from . import test_sale_order_invoicing
+from . import test_sale_order_rpc
+from . import test_order_limit_tour

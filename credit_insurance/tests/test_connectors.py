@@ -15,7 +15,8 @@ from unittest.mock import patch
 import requests
 from freezegun import freeze_time
 
-from odoo import fields
+from odoo import Command, fields
+from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, new_test_user, tagged
 
 from ..providers import PROVIDERS, ProviderConfig, SandboxProvider
@@ -147,6 +148,23 @@ class TestConnectors(TransactionCase):
     def test_request_pending_then_decided_becomes_the_limit_in_force(self):
         """Partner form -> request -> pending -> decision -> limit in force."""
         self.assertEqual(self.buyer.credit_insurance_limit, 5000.0, "discretionary")
+        product = self.env["product.product"].create({"name": "Tissu"})
+        order = self.env["sale.order"].create(
+            {
+                "partner_id": self.buyer.id,
+                "order_line": [
+                    Command.create(
+                        {
+                            "product_id": product.id,
+                            "price_unit": 60_000.0,
+                            "tax_id": False,
+                        }
+                    )
+                ],
+            }
+        )
+        with self.assertRaises(UserError):
+            order.action_confirm()  # above the discretionary limit
         action = self.buyer.action_request_credit_insurance_limit()
         request = self.Request.with_context(**action["context"]).create(
             {"requested_amount": 80_000.0, "reason": "Framework contract"}
@@ -194,7 +212,9 @@ class TestConnectors(TransactionCase):
         self.assertEqual(self.buyer.credit_insurance_limit, 80_000.0)
         self.assertEqual(self.buyer.credit_insurance_available, 80_000.0)
         self.assertEqual(self.buyer.credit_insurance_cover_type, "named")
-        # Order blocking (another feature) reads this same cover.
+        # The order refused before the decision now fits the insured limit.
+        order.action_confirm()
+        self.assertEqual(order.state, "sale")
 
         # The decision feed brings the same decision: recorded once.
         self.insurer._cron_pull_decisions()
