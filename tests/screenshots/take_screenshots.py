@@ -45,6 +45,13 @@ SHOTS = [
         None,
         None,
     ),
+    (
+        "order_refused.png",
+        "/odoo/sales/{order}",
+        ".o_form_view button[name='action_credit_insurance_confirm']",
+        "document.querySelector(\"button[name='action_credit_insurance_confirm']\").click()",
+        ".modal .o_field_widget[name='shortfall_amount']",
+    ),
 ]
 
 
@@ -155,8 +162,9 @@ def main():
             deviceScaleFactor=1,
             mobile=False,
         )
+        order = over_limit_quotation(session, base)
         for name, path, ready, script, final in SHOTS:
-            page.call("Page.navigate", url=base + path)
+            page.call("Page.navigate", url=base + path.format(order=order))
             page.wait_for(ready)
             if script:
                 page.evaluate(script)
@@ -165,6 +173,7 @@ def main():
             shot = page.call("Page.captureScreenshot", format="png")
             (OUTPUT / name).write_bytes(base64.b64decode(shot["data"]))
             print(f"saved {OUTPUT / name}")
+        rpc(session, base, "sale.order", "unlink", [[order]])
         rpc(session, base, "res.users", "write", [[uid], {"lang": former_lang}])
     finally:
         if browser:
@@ -172,6 +181,30 @@ def main():
         odoo.terminate()
         odoo.wait(timeout=30)
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def over_limit_quotation(session, base):
+    """A quotation that takes the demo buyer over limit further over it."""
+    buyer = rpc(
+        session, base, "res.partner", "search", [[("name", "=", "Maison Berthier SA")]]
+    )
+    product = rpc(
+        session, base, "product.product", "search", [[("sale_ok", "=", True)]]
+    )
+    return rpc(
+        session,
+        base,
+        "sale.order",
+        "create",
+        [
+            {
+                "partner_id": buyer[0],
+                "order_line": [
+                    (0, 0, {"product_id": product[0], "price_unit": 8000.0})
+                ],
+            }
+        ],
+    )
 
 
 def rpc(session, base, model, method, args):
