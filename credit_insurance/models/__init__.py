@@ -5,3 +5,5 @@ from . import credit_insurance_limit_request
 from . import credit_insurance_cover
 from . import res_partner
 from . import account_move
+from . import credit_insurance_declaration
+from . import credit_insurance_declaration_line

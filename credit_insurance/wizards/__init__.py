@@ -1,1 +1,2 @@
 from . import credit_insurance_limit_request_wizard
+from . import credit_insurance_extension_wizard
