@@ -575,12 +575,10 @@ class CreditInsuranceDeclaration(models.Model):
                     "amount_reported": declaration.amount_total,
                 }
             )
-            declaration.activity_ids.filtered(
-                lambda a: (
-                    a.summary
-                    and a.summary.startswith(self.env._("Update the declaration"))
-                )
-            ).action_feedback()
+            # Updating the insurer also declares the invoices added since.
+            declaration.activity_ids.action_feedback(
+                feedback=self.env._("Insurer updated.")
+            )
         return True
 
     def action_cancel(self):
@@ -1361,13 +1359,16 @@ class CreditInsuranceDeclaration(models.Model):
         """The insurer has the declaration: record it, stop deliveries."""
         self.ensure_one()
         now = fields.Datetime.now()
-        lines = self.line_ids.filtered("included")
+        # What was sent (``[(line id, amount)]``), even if paid since.
         amounts = (
             dict(sent)
             if sent is not None
-            else {line.id: line.amount_declared for line in lines}
+            else {
+                line.id: line.amount_declared
+                for line in self.line_ids.filtered("included")
+            }
         )
-        for line in lines.filtered(lambda line: line.id in amounts):
+        for line in self.line_ids.filtered(lambda line: line.id in amounts):
             line.write({"date_filed": now, "amount_filed": amounts[line.id]})
         total = self.currency_id.round(sum(amounts.values()))
         self.write(
@@ -1388,9 +1389,9 @@ class CreditInsuranceDeclaration(models.Model):
                 else False,
             }
         )
-        self.activity_ids.filtered(
-            lambda a: a.user_id and a.date_deadline
-        ).action_feedback(feedback=self.env._("Filed with the insurer."))
+        self.activity_ids.action_feedback(
+            feedback=self.env._("Filed with the insurer.")
+        )
         if through_api:
             log_note(
                 self,
@@ -1572,9 +1573,11 @@ class CreditInsuranceDeclaration(models.Model):
             delay = max(delay, timedelta(seconds=error.retry_after))
         vals = {"last_error": error.message, "retry_count": self.retry_count + 1}
         if self.state in FILED_STATES:
-            if self.update_due:
-                vals["next_retry_date"] = now + delay if retryable else False
             vals["next_check_date"] = now + delay
+            if self.update_due and retryable:
+                vals["next_retry_date"] = now + delay
+            elif self.update_due:  # refused: a person reports it in the portal
+                self._ask_manual_update(reason=error.message)
         else:
             vals["state"] = "error"
             vals["next_retry_date"] = now + delay if retryable else False
