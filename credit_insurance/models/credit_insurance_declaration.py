@@ -26,7 +26,7 @@ import requests
 from markupsafe import escape
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.osv import expression
 from odoo.tools import SQL, format_date
 
@@ -41,6 +41,7 @@ from ..providers import (
 )
 from .credit_insurance_insurer import can_commit
 from .credit_insurance_limit_request import RETRY_DELAYS
+from .res_partner import MANAGED_FIELDS
 
 _logger = logging.getLogger(__name__)
 
@@ -456,7 +457,70 @@ class CreditInsuranceDeclaration(models.Model):
                 vals["name"] = sequences[code, company_id]._next()
             # Known before the first sending: the idempotency key.
             vals["idempotency_key"] = f"ODOO-DECL-{uuid.uuid4().hex[:16].upper()}"
+        self._check_no_open_declaration(
+            [
+                (
+                    vals.get("company_id") or self.env.company.id,
+                    vals.get("partner_id"),
+                    vals.get("policy_id"),
+                )
+                for vals in vals_list
+                if vals.get("category", "overdue") == "overdue"
+                and vals.get("state", "draft") in OPEN_STATES["overdue"]
+            ]
+        )
         return super().create(vals_list)
+
+    def write(self, vals):
+        if {"partner_id", "policy_id", "company_id"} & set(vals):
+            opening = self.filtered(lambda d: d.category == "overdue" and d.is_open)
+            self._check_no_open_declaration(
+                [
+                    (
+                        vals.get("company_id", d.company_id.id),
+                        vals.get("partner_id", d.partner_id.id),
+                        vals.get("policy_id", d.policy_id.id),
+                    )
+                    for d in opening
+                ],
+                exclude=opening,
+            )
+        return super().write(vals)
+
+    def _check_no_open_declaration(self, keys, exclude=None):
+        """One open overdue declaration per buyer and policy: said with names
+        before the unique index refuses it."""
+        if not keys:
+            return
+        if len(set(keys)) < len(keys):
+            raise ValidationError(
+                self.env._("Two declarations of the same buyer and policy.")
+            )
+        existing = self.search(
+            [
+                ("category", "=", "overdue"),
+                ("is_open", "=", True),
+                ("partner_id", "in", [key[1] for key in keys]),
+                ("policy_id", "in", [key[2] for key in keys]),
+                ("id", "not in", (exclude or self.browse()).ids),
+            ]
+        )
+        taken = {
+            (d.company_id.id, d.partner_id.id, d.policy_id.id): d for d in existing
+        }
+        for key in keys:
+            if key in taken:
+                declaration = taken[key]
+                raise ValidationError(
+                    self.env._(
+                        "%(buyer)s already has an open declaration under policy "
+                        "%(policy)s (%(declaration)s): its overdue invoices are "
+                        "added to it.",
+                        buyer=declaration.partner_id.display_name,
+                        policy=declaration.policy_id.display_name,
+                        declaration=declaration.name,
+                    )
+                )
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_filed(self):
@@ -1230,6 +1294,9 @@ class CreditInsuranceDeclaration(models.Model):
         known = {}
         for insurer, declarations in self.grouped("insurer_id").items():
             known.update(insurer._known_buyer_refs(declarations.partner_id))
+        # Read at once for the batch (each declaration's own recordsets would
+        # fetch them one declaration at a time).
+        self.line_ids.move_id.fetch(["name", "invoice_date", "currency_id"])
         payloads = {}
         for declaration in self:
             lines = declaration.line_ids.filtered("included")
@@ -1389,9 +1456,10 @@ class CreditInsuranceDeclaration(models.Model):
                 else False,
             }
         )
-        self.activity_ids.action_feedback(
-            feedback=self.env._("Filed with the insurer.")
-        )
+        if self.activity_ids:
+            self.activity_ids.action_feedback(
+                feedback=self.env._("Filed with the insurer.")
+            )
         if through_api:
             log_note(
                 self,
@@ -1598,6 +1666,8 @@ class CreditInsuranceDeclaration(models.Model):
         """A declared overdue stops deliveries to the buyer (orders refused)."""
         for declaration in self.filtered(lambda d: d.category == "overdue"):
             buyer = declaration.partner_id.with_company(declaration.company_id).sudo()
+            # Only these two (a partner's other fields are costly to read).
+            buyer.fetch(MANAGED_FIELDS)
             if buyer.credit_insurance_stop:
                 continue  # already stopped, by a person or another declaration
             reason = self.env._(
@@ -1606,7 +1676,7 @@ class CreditInsuranceDeclaration(models.Model):
                 declaration=declaration.name,
             )
             # Logged below with the reason: no tracking message besides.
-            buyer.with_context(mail_notrack=True).write(
+            buyer.with_context(tracking_disable=True).write(
                 {"credit_insurance_stop": True, "credit_insurance_stop_reason": reason}
             )
             declaration.stop_reason = reason
@@ -1641,7 +1711,7 @@ class CreditInsuranceDeclaration(models.Model):
                 and (still_needed or buyer.credit_insurance_stop_reason != reason)
             ):
                 continue
-            buyer.with_context(mail_notrack=True).write(
+            buyer.with_context(tracking_disable=True).write(
                 {"credit_insurance_stop": False, "credit_insurance_stop_reason": False}
             )
             log_note(
