@@ -441,7 +441,7 @@ class CreditInsuranceInsurer(models.Model):
     # -------------------------------------------------------- concurrent calls
 
     @api.model
-    def _run_concurrently(self, provider, calls, workers=CONCURRENT_CALLS):
+    def _run_concurrently(self, provider, calls, workers=None):
         """Run ``calls`` (functions of a provider: plain Python, never the ORM)
         on a few threads, so that a batch waits for the network once rather
         than once per call.
@@ -450,6 +450,7 @@ class CreditInsuranceInsurer(models.Model):
         :return: one item per call, in order: what it returned, or the
             exception it raised.
         """
+        workers = workers or CONCURRENT_CALLS
         local = threading.local()
         sessions = []
 

@@ -4,6 +4,7 @@
     python3 tests/benchmarks/bench_declarations.py            # builds once, then reuses
     python3 tests/benchmarks/bench_declarations.py --rebuild
     python3 tests/benchmarks/bench_declarations.py --sizes 500 2000 --latency 0.02
+    python3 tests/benchmarks/bench_declarations.py --serial   # + one call at a time
 
 For each size N, a database ``<prefix>_declarations_<N>`` (built once, kept)
 holds N buyers of the demo company with 25 posted invoices each, one in ten
@@ -236,10 +237,15 @@ def rss_mb():
         return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def measure(database, latency):
+def measure(database, latency, calls_in_flight=None):
     sandbox = Sandbox(latency)
     try:
         with odoo_env(database) as env:
+            from odoo.addons.credit_insurance.models import credit_insurance_insurer
+
+            default = credit_insurance_insurer.CONCURRENT_CALLS
+            calls = calls_in_flight or default
+            credit_insurance_insurer.CONCURRENT_CALLS = calls  # read at each batch
             env.ref("credit_insurance.demo_insurer").write(
                 {"api_base_url": sandbox.url, "paused_until": False}
             )
@@ -274,11 +280,13 @@ def measure(database, latency):
             invoices = env["account.move"].search_count(
                 [("partner_id.name", "=like", "Bench buyer %")]
             )
+            credit_insurance_insurer.CONCURRENT_CALLS = default
         stats = sandbox.stats()
     finally:
         sandbox.stop()
     received = stats["declarations"]
     return {
+        "calls": calls,
         "through_api": len(through_api),
         "buyers": buyers,
         "invoices": invoices,
@@ -302,10 +310,17 @@ def main():
         __doc__.splitlines()[0],
         sizes={"type": int, "nargs": "+", "default": [500, 2000]},
         latency={"type": float, "default": 0.02},
+        serial={
+            "action": "store_true",
+            "help": "also run the largest size with one call at a time",
+        },
     )
     base = f"{args.db_prefix}_declarations_base"
     rows = []
-    for size in args.sizes:
+    runs = [(size, None) for size in args.sizes]
+    if args.serial:
+        runs.append((max(args.sizes), 1))
+    for size, calls_in_flight in runs:
         built = f"{args.db_prefix}_declarations_{size}"
         if args.rebuild or not database_exists(built):
             if args.rebuild or not database_exists(base):
@@ -322,11 +337,12 @@ def main():
         run = f"{built}_run"
         copy_database(built, run)
         try:
-            rows.append(measure(run, args.latency))
+            rows.append(measure(run, args.latency, calls_in_flight))
         finally:
             release(run)
             drop_database(run)
     header = (
+        "calls in flight",
         "buyers",
         "invoices",
         "declarations",
@@ -345,7 +361,8 @@ def main():
     print(" | ".join("---" for __ in header))
     for r in rows:
         print(
-            f"{r['buyers']} | {r['invoices']} | {r['to_file']} | {r['filed']} | "
+            f"{r['calls']} | {r['buyers']} | {r['invoices']} | {r['to_file']} | "
+            f"{r['filed']} | "
             f"{r['prepare_s']:.1f} | {r['file_s']:.1f} | "
             f"{r['filed'] / r['file_s']:.1f} | {r['queries'] / r['exchanged']:.1f} | "
             f"{r['rss_start']:.0f}, {r['rss_max']:.0f} | "
