@@ -16,10 +16,12 @@
         "data/credit_insurance_connector_cron.xml",
         "data/ir_sequence.xml",
         "data/credit_insurance_turnover_cron.xml",
+        "data/credit_insurance_declaration_data.xml",
         "views/credit_insurance_insurer_views.xml",
         "views/credit_insurance_policy_views.xml",
         "views/credit_insurance_limit_views.xml",
         "views/credit_insurance_limit_request_views.xml",
+        "views/credit_insurance_declaration_views.xml",
         "views/res_partner_views.xml",
         "views/account_move_views.xml",
         "views/sale_order_views.xml",
@@ -27,10 +29,12 @@
         "views/credit_insurance_turnover_declaration_views.xml",
         "views/credit_insurance_dashboard_views.xml",
         "wizards/credit_insurance_limit_exceeded_views.xml",
+        "wizards/credit_insurance_extension_wizard_views.xml",
         "views/credit_insurance_menus.xml",
     ],
     "demo": [
         "demo/credit_insurance_demo.xml",
+        "demo/credit_insurance_declaration_demo.xml",
     ],
     "assets": {
         "web.assets_backend": [

@@ -10,3 +10,5 @@ from . import credit_insurance_turnover_declaration_line
 from . import credit_insurance_dashboard
 from . import sale_order
 from . import sale_order_line
+from . import credit_insurance_declaration
+from . import credit_insurance_declaration_line

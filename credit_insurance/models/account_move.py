@@ -60,6 +60,7 @@ class AccountMove(models.Model):
             ("over_limit", "Not insured (limit exhausted)"),
             ("term", "Not insured (term too long)"),
             ("disputed", "Not insured (disputed)"),
+            ("lost", "Cover lost (not declared in time)"),
         ],
         string="Cover",
         compute="_compute_credit_insurance_insured_amount",
@@ -70,7 +71,36 @@ class AccountMove(models.Model):
         compute="_compute_credit_insurance_declaration_deadline",
         store=True,
         help="Last day to declare this invoice to the insurer if it stays unpaid: "
-        "due date plus the policy's declaration period.",
+        "due date (extended, if it was) plus the policy's declaration period.",
+    )
+    # --- overdue declarations (models/credit_insurance_declaration.py) ---
+    credit_insurance_extended_due_date = fields.Date(
+        string="Extended due date",
+        readonly=True,
+        copy=False,
+        tracking=True,
+        help="New due date granted by an extension (prorogation) reported to "
+        "the insurer; the declaration deadline counts from it.",
+    )
+    credit_insurance_cover_lost = fields.Boolean(
+        string="Cover lost",
+        readonly=True,
+        copy=False,
+        tracking=True,
+        help="The overdue was not declared to the insurer before its deadline: "
+        "the invoice is no longer insured.",
+    )
+    credit_insurance_declaration_line_ids = fields.One2many(
+        "credit.insurance.declaration.line",
+        "move_id",
+        string="Declared in",
+        readonly=True,
+    )
+    credit_insurance_declaration_id = fields.Many2one(
+        "credit.insurance.declaration",
+        string="Overdue declaration",
+        compute="_compute_credit_insurance_declaration_id",
+        help="The latest declaration of this invoice's overdue to the insurer.",
     )
 
     @api.depends(
@@ -93,6 +123,7 @@ class AccountMove(models.Model):
         "credit_insurance_insurable_amount",
         "credit_insurance_disputed",
         "credit_insurance_term_exceeded",
+        "credit_insurance_cover_lost",
         "amount_total_signed",
         "amount_untaxed_signed",
     )
@@ -104,6 +135,8 @@ class AccountMove(models.Model):
                 state = "none"
             elif move.credit_insurance_term_exceeded:
                 state = "term"
+            elif move.credit_insurance_cover_lost:
+                state = "lost"
             elif move.credit_insurance_disputed:
                 state = "disputed"
             elif move.company_currency_id.is_zero(insurable):
@@ -122,14 +155,33 @@ class AccountMove(models.Model):
                 insurable if state in ("full", "partial") else 0.0
             )
 
-    @api.depends("invoice_date_due", "credit_insurance_policy_id.declaration_days")
+    @api.depends(
+        "invoice_date_due",
+        "credit_insurance_extended_due_date",
+        "credit_insurance_policy_id.declaration_days",
+    )
     def _compute_credit_insurance_declaration_deadline(self):
         for move in self:
             policy = move.credit_insurance_policy_id
+            due = move.credit_insurance_extended_due_date or move.invoice_date_due
             move.credit_insurance_declaration_deadline = (
-                move.invoice_date_due + timedelta(days=policy.declaration_days)
-                if policy and move.invoice_date_due
+                due + timedelta(days=policy.declaration_days)
+                if policy and due
                 else False
+            )
+
+    @api.depends(
+        "credit_insurance_declaration_line_ids.declaration_id.state",
+        "credit_insurance_declaration_line_ids.category",
+    )
+    def _compute_credit_insurance_declaration_id(self):
+        for move in self:
+            lines = move.credit_insurance_declaration_line_ids.filtered(
+                lambda line: line.category == "overdue"
+            )
+            open_lines = lines.filtered("declaration_open")
+            move.credit_insurance_declaration_id = (
+                (open_lines or lines).sorted("id")[-1:].declaration_id
             )
 
     def _credit_insurance_base(self, policy):
@@ -273,4 +325,27 @@ class AccountMove(models.Model):
                         "mark an invoice as disputed or clear the dispute."
                     )
                 )
-        return super().write(vals)
+        result = super().write(vals)
+        if "credit_insurance_disputed" in vals:
+            # A declared invoice in dispute leaves the declared amount (and
+            # comes back when the dispute is cleared): the insurer is told.
+            self.credit_insurance_declaration_line_ids._log_dispute_change()
+        return result
+
+    # ------------------------------------------------- declarations, extensions
+
+    def action_view_credit_insurance_declaration(self):
+        self.ensure_one()
+        return self.credit_insurance_declaration_id._get_formview_action()
+
+    def action_request_credit_insurance_extension(self):
+        """Open the extension (prorogation) request for this invoice."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Request an extension"),
+            "res_model": "credit.insurance.extension.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_move_id": self.id},
+        }

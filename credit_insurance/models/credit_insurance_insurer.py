@@ -1,4 +1,6 @@
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -8,8 +10,10 @@ from odoo import api, fields, models, modules, tools
 from odoo.exceptions import UserError, ValidationError
 
 from ..providers import (
+    BuyerIdentity,
     InsurerAuthError,
     InsurerError,
+    InsurerRejected,
     InsurerTemporaryError,
     ProviderConfig,
     get_provider_class,
@@ -20,6 +24,8 @@ _logger = logging.getLogger(__name__)
 # Changing any of these gives refused credentials another chance.
 CREDENTIAL_FIELDS = ("api_key", "client_id", "client_secret", "login", "password")
 DECISIONS_PER_BATCH = 200
+# Calls to one insurer in flight at once (threads waiting on the network).
+CONCURRENT_CALLS = 8
 
 
 def can_commit():
@@ -359,3 +365,113 @@ class CreditInsuranceInsurer(models.Model):
         action["domain"] = [("insurer_id", "=", self.id)]
         action["context"] = {"default_insurer_id": self.id}
         return action
+
+    # ------------------------------------------------- buyers at the insurer
+    # Shared by everything that names a buyer to the insurer (limit requests,
+    # declarations).
+
+    @api.model
+    def _buyer_identity(self, partner):
+        buyer = partner.commercial_partner_id
+        return BuyerIdentity.build(
+            name=buyer.name or "",
+            vat=buyer.vat or "",
+            registry=buyer.company_registry or "",
+            country_code=buyer.country_id.code or "",
+            street=buyer.street or "",
+            zip=buyer.zip or "",
+            city=buyer.city or "",
+        )
+
+    def _known_buyer_refs(self, partners):
+        """``{commercial partner id: buyer reference}`` at this insurer, from
+        earlier exchanges (decisions, answered requests, filed declarations),
+        in a few queries for any number of buyers."""
+        self.ensure_one()
+        buyers = partners.commercial_partner_id
+        refs = {}
+        for model, answered in (
+            ("credit.insurance.limit", "insurer_decision_ref"),
+            ("credit.insurance.limit.request", "insurer_reference"),
+            ("credit.insurance.declaration", "insurer_reference"),
+        ):
+            missing = buyers.filtered(lambda buyer: buyer.id not in refs)
+            if not missing:
+                break
+            for partner, ref in (
+                self.env[model]
+                .sudo()
+                ._read_group(
+                    [
+                        ("partner_id", "in", missing.ids),
+                        ("insurer_id", "=", self.id),
+                        ("insurer_buyer_ref", "!=", False),
+                        (answered, "!=", False),
+                    ],
+                    ["partner_id", "insurer_buyer_ref"],
+                )
+            ):
+                refs.setdefault(partner.id, ref)
+        return refs
+
+    def _check_buyer_identifiable(self, partner, identity):
+        """Refuse to ask the insurer about a buyer it cannot identify."""
+        if not (identity.vat or identity.siren or identity.duns):
+            raise InsurerRejected(
+                self.env._(
+                    "%(buyer)s has neither a VAT number nor a company registry "
+                    "(SIREN/SIRET): add one so that %(insurer)s can identify it.",
+                    buyer=partner.commercial_partner_id.display_name,
+                    insurer=self.name,
+                )
+            )
+
+    def _unknown_buyer_error(self, partner, identity):
+        return InsurerRejected(
+            self.env._(
+                "%(insurer)s does not know %(buyer)s (SIREN %(siren)s, VAT "
+                "%(vat)s): check its VAT number and company registry.",
+                insurer=self.name,
+                buyer=partner.commercial_partner_id.display_name,
+                siren=identity.siren or "-",
+                vat=identity.vat or "-",
+            )
+        )
+
+    # -------------------------------------------------------- concurrent calls
+
+    @api.model
+    def _run_concurrently(self, provider, calls, workers=None):
+        """Run ``calls`` (functions of a provider: plain Python, never the ORM)
+        on a few threads, so that a batch waits for the network once rather
+        than once per call.
+
+        Each thread has its own HTTP session and shares the provider's login.
+        :return: one item per call, in order: what it returned, or the
+            exception it raised.
+        """
+        workers = workers or CONCURRENT_CALLS
+        local = threading.local()
+        sessions = []
+
+        def run(call):
+            if not hasattr(local, "provider"):
+                session = requests.Session()
+                sessions.append(session)  # list.append is atomic
+                local.provider = provider.copy_for_thread(session)
+            try:
+                return call(local.provider)
+            except Exception as error:  # noqa: BLE001 - handed back, per call
+                return error
+
+        try:
+            if len(calls) < 2 or workers < 2:
+                return [run(call) for call in calls]
+            with ThreadPoolExecutor(
+                max_workers=min(workers, len(calls)),
+                thread_name_prefix="credit_insurance_calls",
+            ) as pool:
+                return list(pool.map(run, calls))
+        finally:
+            for session in sessions:
+                session.close()

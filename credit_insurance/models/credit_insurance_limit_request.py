@@ -9,11 +9,9 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
 from ..providers import (
-    BuyerIdentity,
     DeliveryUnconfirmed,
     InsurerAuthError,
     InsurerError,
-    InsurerRejected,
     LimitRequest,
 )
 from .credit_insurance_insurer import can_commit
@@ -603,60 +601,19 @@ class CreditInsuranceLimitRequest(models.Model):
 
     def _known_buyer_ref(self):
         """The insurer's reference of the buyer, from an earlier exchange."""
-        domain = [
-            ("partner_id", "=", self.partner_id.commercial_partner_id.id),
-            ("insurer_id", "=", self.insurer_id.id),
-            ("insurer_buyer_ref", "!=", False),
-        ]
-        decision = (
-            self.env["credit.insurance.limit"]
-            .sudo()
-            .search([*domain, ("insurer_decision_ref", "!=", False)], limit=1)
-        )
-        if decision:
-            return decision.insurer_buyer_ref
-        answered = self.sudo().search(
-            [*domain, ("insurer_reference", "!=", False)], limit=1
-        )
-        return answered.insurer_buyer_ref
+        buyer = self.partner_id.commercial_partner_id
+        return self.insurer_id._known_buyer_refs(buyer).get(buyer.id, "")
 
     def _find_buyer_at_insurer(self, provider):
         identity = self._buyer_identity()
-        buyer = self.partner_id.commercial_partner_id
-        if not (identity.vat or identity.siren or identity.duns):
-            raise InsurerRejected(
-                self.env._(
-                    "%(buyer)s has neither a VAT number nor a company registry "
-                    "(SIREN/SIRET): add one so that %(insurer)s can identify it.",
-                    buyer=buyer.display_name,
-                    insurer=self.insurer_id.name,
-                )
-            )
+        self.insurer_id._check_buyer_identifiable(self.partner_id, identity)
         match = provider.find_buyer(identity)
         if not match:
-            raise InsurerRejected(
-                self.env._(
-                    "%(insurer)s does not know %(buyer)s (SIREN %(siren)s, VAT "
-                    "%(vat)s): check its VAT number and company registry.",
-                    insurer=self.insurer_id.name,
-                    buyer=buyer.display_name,
-                    siren=identity.siren or "-",
-                    vat=identity.vat or "-",
-                )
-            )
+            raise self.insurer_id._unknown_buyer_error(self.partner_id, identity)
         return match.buyer_ref
 
     def _buyer_identity(self):
-        buyer = self.partner_id.commercial_partner_id
-        return BuyerIdentity.build(
-            name=buyer.name or "",
-            vat=buyer.vat or "",
-            registry=buyer.company_registry or "",
-            country_code=buyer.country_id.code or "",
-            street=buyer.street or "",
-            zip=buyer.zip or "",
-            city=buyer.city or "",
-        )
+        return self.env["credit.insurance.insurer"]._buyer_identity(self.partner_id)
 
     def _provider_request(self, buyer_ref):
         return LimitRequest(

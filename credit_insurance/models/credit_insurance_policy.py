@@ -95,7 +95,26 @@ class CreditInsurancePolicy(models.Model):
         "after its due date, or the cover is lost.",
     )
     max_extension_days = fields.Integer(
-        string="Maximum extension (days)", default=60, tracking=True
+        string="Maximum extension (days)",
+        default=60,
+        tracking=True,
+        help="Longest extension (prorogation) of an invoice's due date, counted "
+        "from its original due date.",
+    )
+    # Overdue declarations (see credit.insurance.declaration).
+    declaration_trigger_days = fields.Integer(
+        string="Declare after (days overdue)",
+        default=7,
+        tracking=True,
+        help="An unpaid insured invoice is declared to the insurer this many "
+        "days after its due date, well before the declaration deadline.",
+    )
+    declaration_alert_days = fields.Integer(
+        string="Alert before the deadline (days)",
+        default=5,
+        tracking=True,
+        help="Credit managers are alerted (activity and e-mail) this many days "
+        "before a declaration deadline when the overdue is still not filed.",
     )
     waiting_days_insolvency = fields.Integer(
         string="Waiting period, insolvency (days)", default=30, tracking=True
@@ -175,6 +194,8 @@ class CreditInsurancePolicy(models.Model):
         "max_credit_days",
         "declaration_days",
         "max_extension_days",
+        "declaration_trigger_days",
+        "declaration_alert_days",
         "waiting_days_insolvency",
         "waiting_days_protracted_default",
         "date_start",
@@ -192,6 +213,8 @@ class CreditInsurancePolicy(models.Model):
             "max_credit_days",
             "declaration_days",
             "max_extension_days",
+            "declaration_trigger_days",
+            "declaration_alert_days",
             "waiting_days_insolvency",
             "waiting_days_protracted_default",
         )
@@ -218,6 +241,25 @@ class CreditInsurancePolicy(models.Model):
                             ],
                         )
                     )
+            if (
+                policy.declaration_trigger_days + policy.declaration_alert_days
+                >= policy.declaration_days
+                > 0
+            ):
+                # The alert is the safety net of the filing: it must come after.
+                raise ValidationError(
+                    self.env._(
+                        "Policy %(policy)s: overdues are declared %(trigger)s "
+                        "days after their due date and credit managers alerted "
+                        "%(alert)s days before the deadline of %(period)s days: "
+                        "both must fit within the declaration period (%(trigger)s "
+                        "+ %(alert)s must be less than %(period)s).",
+                        policy=policy.name,
+                        trigger=policy.declaration_trigger_days,
+                        alert=policy.declaration_alert_days,
+                        period=policy.declaration_days,
+                    )
+                )
             if policy.date_end and policy.date_end < policy.date_start:
                 raise ValidationError(
                     self.env._(

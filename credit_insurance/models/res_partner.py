@@ -81,6 +81,17 @@ class ResPartner(models.Model):
     credit_insurance_limit_ids = fields.One2many(
         "credit.insurance.limit", "partner_id", string="Insured limit decisions"
     )
+    # Overdue declarations (models/credit_insurance_declaration.py), current company.
+    credit_insurance_declaration_count = fields.Integer(
+        string="Open declarations",
+        compute="_compute_credit_insurance_declarations",
+    )
+    credit_insurance_cover_lost_count = fields.Integer(
+        string="Invoices with cover lost",
+        compute="_compute_credit_insurance_declarations",
+        help="Open invoices of this buyer not declared to the insurer by their "
+        "deadline: they are no longer insured.",
+    )
 
     @api.depends_context("company")
     @api.depends("commercial_partner_id")
@@ -118,6 +129,43 @@ class ResPartner(models.Model):
                     "credit_insurance_coverage_pct": cover.coverage_pct,
                 }
             )
+
+    @api.depends_context("company")
+    def _compute_credit_insurance_declarations(self):
+        company = self.env.company
+        buyers = self._origin.commercial_partner_id
+        # Counts only, shown to whoever sees the buyer (salespeople included).
+        declarations = dict(
+            self.env["credit.insurance.declaration"]
+            .sudo()
+            ._read_group(
+                [
+                    ("partner_id", "in", buyers.ids),
+                    ("company_id", "=", company.id),
+                    ("is_open", "=", True),
+                ],
+                ["partner_id"],
+                ["__count"],
+            )
+        )
+        lost = dict(
+            self.env["account.move"]
+            .sudo()
+            ._read_group(
+                [
+                    ("commercial_partner_id", "in", buyers.ids),
+                    ("company_id", "=", company.id),
+                    ("credit_insurance_cover_lost", "=", True),
+                    ("amount_residual", ">", 0),
+                ],
+                ["commercial_partner_id"],
+                ["__count"],
+            )
+        )
+        for partner in self:
+            buyer = partner._origin.commercial_partner_id
+            partner.credit_insurance_declaration_count = declarations.get(buyer, 0)
+            partner.credit_insurance_cover_lost_count = lost.get(buyer, 0)
 
     # ------------------------------------------------------------- searches
 
@@ -216,4 +264,13 @@ class ResPartner(models.Model):
         )
         action["domain"] = [("partner_id", "=", self.commercial_partner_id.id)]
         action["context"] = {"default_partner_id": self.commercial_partner_id.id}
+        return action
+
+    def action_view_credit_insurance_declarations(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "credit_insurance.credit_insurance_declaration_action"
+        )
+        action["domain"] = [("partner_id", "=", self.commercial_partner_id.id)]
+        action["context"] = {"search_default_open": 1}
         return action

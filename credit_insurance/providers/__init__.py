@@ -20,6 +20,7 @@ from .base import (
     LimitAnswer,
     LimitRequest,
     OverdueDeclaration,
+    OverdueInvoice,
     ProviderConfig,
 )
 from .coface import CofaceProvider

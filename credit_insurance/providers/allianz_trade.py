@@ -13,17 +13,34 @@ getting-started guide (see ``providers/README.md``):
   the cover with ``creditLimitsAggregation.creditLimits[]``;
 - portfolio ``POST /riskinfo/v3/covers/search`` (paginated) for decisions.
 
-Not public, hence unavailable: looking a cover request up by our own reference
-(so a request whose answer was lost is never re-sent automatically: a person
-checks the portal), the request type codes other than a new cover, and the
-endpoint and payload of payment overdues (only their categories OVD / EXP /
-RES are public) and claims.
+- payment overdues: the public *Payment Overdues* page says the API declares,
+  updates and follows overdues with ``overdueCategoryTypeCode`` OVD (a state
+  of default), EXP (an extension period: a new due date for a single invoice)
+  and RES (a rescheduling).
+
+Extension requests (EXP) are sent; their endpoint and payload fields are *our
+reading* (see ``OVERDUE_PATH`` and ``_extension_payload``), to confirm against
+the API catalogue at onboarding. They are asynchronous like every write: the
+``jobId`` is the reference followed at ``/riskinfo/v3/jobs/{id}``.
+
+Not public, hence unavailable: looking a cover request or an overdue up by our
+own reference (so a call whose answer was lost is never re-sent
+automatically: a person checks the portal), the request type codes other than
+a new cover, the declaration of a state of default covering several invoices
+and its updates (filed in the portal), and claims.
 """
 
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
-from .base import BuyerMatch, Decision, DecisionBatch, InsurerProvider, LimitAnswer
+from .base import (
+    BuyerMatch,
+    Decision,
+    DecisionBatch,
+    DeclarationAnswer,
+    InsurerProvider,
+    LimitAnswer,
+)
 from .errors import InsurerProtocolError, InsurerRejected
 
 # Our request types -> requestTypeCode, in one place. Only the code of a new
@@ -41,8 +58,10 @@ DECISION_CODES = {
     "Withdrawn": "cancelled",
 }
 REFERRED_CODES = ("Pending", "UnderReview", "Referred")
-# Payment overdue categories (public), kept for when the endpoint is.
+# Payment overdue categories (public).
 OVERDUE_CATEGORY_CODES = {"overdue": "OVD", "extension": "EXP", "rescheduling": "RES"}
+# Our reading of the Payment Overdues endpoint (not in the public material).
+OVERDUE_PATH = "/riskinfo/v3/overdues"
 JOB_DONE, JOB_WAITING, JOB_FAILED = (
     ("processed",),
     ("pending", "inprogress"),
@@ -241,21 +260,72 @@ class AllianzTradeProvider(InsurerProvider):
 
     def declare_overdue(self, declaration):
         category = OVERDUE_CATEGORY_CODES.get(declaration.category, "?")
-        raise self._unavailable(
-            f"declaring a payment overdue (category {category})",
-            "the public documentation gives the categories OVD, EXP and RES but "
-            "not the endpoint nor the payload",
+        if declaration.category != "extension":
+            raise self._unavailable(
+                f"declaring a payment overdue (category {category})",
+                "a state of default covering several invoices and its updates "
+                "are not in the public documentation",
+            )
+        __, body = self._call(
+            "POST",
+            OVERDUE_PATH,
+            json_body=self._extension_payload(declaration),
+            ok=(200, 201, 202),
         )
+        return DeclarationAnswer(
+            insurer_reference=str(
+                self._field(body, "jobId", what="extension request answer")
+            ),
+            status="received",
+        )
+
+    def _extension_payload(self, declaration):
+        """An extension period (EXP) for one invoice, in one place.
+
+        ``policy`` and ``companyId`` are shaped as for a cover request; the
+        other field names are our reading, to confirm at onboarding.
+        """
+        return {
+            "overdueCategoryTypeCode": OVERDUE_CATEGORY_CODES["extension"],
+            "policy": {
+                "businessUnitCode": self.config.customer_number,
+                "policyId": declaration.policy_number,
+            },
+            "companyId": declaration.buyer_ref,
+            "invoiceReference": declaration.invoice_reference,
+            "overdueAmount": declaration.amount,
+            "currencyCode": declaration.currency,
+            "dueDate": declaration.due_date.isoformat(),
+            "extendedDueDate": declaration.requested_due_date.isoformat(),
+        }
 
     def find_declaration(self, declaration):
         raise self._unavailable(
-            "looking a payment overdue up", "the endpoint is not public"
+            "looking a payment overdue up by our reference",
+            "the public contract has no such lookup",
         )
 
     def fetch_declaration_status(self, insurer_reference):
-        raise self._unavailable(
-            "following a payment overdue", "the endpoint is not public"
+        """Where an extension request stands: its job, processed or not."""
+        __, job = self._call(
+            "GET", f"/riskinfo/v3/jobs/{quote(insurer_reference, safe='')}"
         )
+        status = str(self._field(job, "jobStatusCode", what="job")).lower()
+        if status in JOB_WAITING:
+            return DeclarationAnswer(
+                insurer_reference=insurer_reference, status="received"
+            )
+        if status in JOB_FAILED:
+            return DeclarationAnswer(
+                insurer_reference=insurer_reference,
+                status="refused",
+                message=str(job.get("message") or status),
+            )
+        if status not in JOB_DONE:
+            raise self._error(
+                InsurerProtocolError, f"{self.name}: unknown job status {status!r}."
+            )
+        return DeclarationAnswer(insurer_reference=insurer_reference, status="accepted")
 
     def fetch_claims(self, since, limit=200):
         raise self._unavailable("pulling claims", "the claims contract is not public")

@@ -228,8 +228,29 @@ class DecisionBatch:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OverdueInvoice:
+    """One invoice of a declaration.
+
+    ``amount`` is its open amount in the declaration's currency;
+    ``invoice_amount`` the same in the invoice's own currency.
+    """
+
+    reference: str
+    amount: float
+    due_date: date
+    invoice_date: date | None = None
+    invoice_amount: float = 0.0
+    invoice_currency: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class OverdueDeclaration:
-    """An overdue (or extension / rescheduling) declared to the insurer."""
+    """An overdue (or extension / rescheduling) declared to the insurer.
+
+    A declaration covers one buyer; ``invoices`` lists its invoices (empty for
+    a single invoice described by ``invoice_reference``). ``amount`` is the
+    total open amount and ``due_date`` the earliest due date.
+    """
 
     idempotency_key: str
     category: str  # one of OVERDUE_CATEGORIES
@@ -243,6 +264,7 @@ class OverdueDeclaration:
     invoice_date: date | None = None
     requested_due_date: date | None = None
     comment: str = ""
+    invoices: tuple = ()  # of OverdueInvoice
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -328,6 +350,16 @@ class InsurerProvider:
     def name(self):
         return self.config.label or self.label
 
+    def copy_for_thread(self, session):
+        """A provider for another thread: its own session, the same login.
+
+        ``requests.Session`` is not thread-safe; the token is shared so that
+        concurrent calls do not each log in.
+        """
+        clone = type(self)(self.config, session)
+        clone._token, clone._token_expires = self._token, self._token_expires
+        return clone
+
     # -- operations (override what the insurer's public contract allows) ----
 
     def authenticate(self):
@@ -403,6 +435,18 @@ class InsurerProvider:
     def fetch_declaration_status(self, insurer_reference):
         """:rtype: DeclarationAnswer"""
         raise self._unavailable("following a declaration", "not implemented")
+
+    def update_declaration(self, insurer_reference, declaration):
+        """Report a declaration's invoices and open amounts as they are now
+        (payments, credit notes, later overdues of the buyer, disputes).
+
+        Sends the whole current state, so sending it again is harmless.
+
+        :param str insurer_reference: from the answer to the declaration.
+        :param OverdueDeclaration declaration: the declaration as it is now.
+        :rtype: DeclarationAnswer
+        """
+        raise self._unavailable("updating a declaration", "not implemented")
 
     def fetch_claims(self, since, limit=200):
         """Claims changed since ``since``. :rtype: ClaimBatch"""

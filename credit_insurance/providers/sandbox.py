@@ -207,10 +207,40 @@ class SandboxProvider(InsurerProvider):
                 if declaration.requested_due_date
                 else None,
                 "comment": declaration.comment,
+                "invoices": self._invoices(declaration),
             },
             ok=(201,),
         )
         return self._declaration(body)
+
+    def update_declaration(self, insurer_reference, declaration):
+        __, body = self._call(
+            "PUT",
+            f"/v1/overdues/{quote(insurer_reference, safe='')}",
+            json_body={
+                "amount": declaration.amount,
+                "currency": declaration.currency,
+                "invoices": self._invoices(declaration),
+            },
+            ok=(200,),
+        )
+        return self._declaration(body)
+
+    @staticmethod
+    def _invoices(declaration):
+        return [
+            {
+                "invoiceNumber": invoice.reference,
+                "amount": invoice.amount,
+                "dueDate": invoice.due_date.isoformat(),
+                "invoiceDate": invoice.invoice_date.isoformat()
+                if invoice.invoice_date
+                else None,
+                "invoiceAmount": invoice.invoice_amount,
+                "invoiceCurrency": invoice.invoice_currency,
+            }
+            for invoice in declaration.invoices
+        ]
 
     def find_declaration(self, declaration):
         __, body = self._call(

@@ -186,6 +186,7 @@ class SandboxStore:
                 "logins": 0,
                 "submissions": {},
                 "declarations": {},
+                "declaration_updates": {},
                 "duplicates": 0,
             },
         }
@@ -255,6 +256,7 @@ class SandboxInsurer:
             ("POST", r"/v1/overdues", self.create_overdue),
             ("GET", r"/v1/overdues", self.find_overdues),
             ("GET", r"/v1/overdues/(?P<ident>[\w-]+)", self.get_overdue),
+            ("PUT", r"/v1/overdues/(?P<ident>[\w-]+)", self.update_overdue),
             ("GET", r"/v1/claims", self.claim_feed),
             (
                 "PUT",
@@ -645,6 +647,7 @@ class SandboxInsurer:
             raise ApiError(
                 422, "invalid_request", "An extension needs a requestedDueDate."
             )
+        invoices = self.invoices(data)
         with self.store.lock:
             state = self.store.state
             counts = state["stats"]["declarations"]
@@ -668,7 +671,11 @@ class SandboxInsurer:
                 "buyerId": buyer["buyerId"],
                 "policyNumber": str(data.get("policyNumber") or ""),
                 "category": category,
-                "invoiceNumber": str(data.get("invoiceNumber") or ""),
+                "invoiceNumber": str(
+                    data.get("invoiceNumber")
+                    or (invoices[0]["invoiceNumber"] if invoices else "")
+                ),
+                "invoices": invoices,
                 "amount": amount,
                 "currency": str(data.get("currency") or "EUR"),
                 "dueDate": due_date,
@@ -683,6 +690,49 @@ class SandboxInsurer:
             self.store.save()
             body = self.overdue_view(overdue)
         return json_response(201, body)
+
+    def invoices(self, data):
+        """The invoices of an overdue (optional: one invoice by default)."""
+        invoices = data.get("invoices") or []
+        if not isinstance(invoices, list):
+            raise ApiError(422, "invalid_request", "invoices must be a list.")
+        checked = []
+        for invoice in invoices:
+            if not isinstance(invoice, dict) or not invoice.get("invoiceNumber"):
+                raise ApiError(
+                    422, "invalid_request", "Each invoice needs an invoiceNumber."
+                )
+            checked.append(
+                {
+                    "invoiceNumber": str(invoice["invoiceNumber"]),
+                    "amount": self.amount(invoice, "amount", positive=False),
+                    "dueDate": self.day(invoice, "dueDate"),
+                    "invoiceDate": self.day(invoice, "invoiceDate", required=False),
+                    "invoiceAmount": float(invoice.get("invoiceAmount") or 0),
+                    "invoiceCurrency": str(invoice.get("invoiceCurrency") or ""),
+                }
+            )
+        return checked
+
+    def update_overdue(self, request, ident):
+        """The seller reports the overdue as it is now (payments, new invoices):
+        the whole state is sent, so the same update twice changes nothing."""
+        data = self.body(request)
+        amount = self.amount(data, "amount", positive=False)
+        invoices = self.invoices(data)
+        with self.store.lock:
+            overdue = self.store.state["overdues"].get(ident)
+            if not overdue:
+                raise ApiError(404, "not_found", f"No overdue {ident}.")
+            updates = self.store.state["stats"]["declaration_updates"]
+            updates[ident] = updates.get(ident, 0) + 1
+            overdue["amount"] = amount
+            overdue["invoices"] = invoices
+            if not amount and overdue["status"] in ("RECEIVED", "IN_COLLECTION"):
+                overdue["status"] = "SETTLED"  # paid: nothing left to collect
+            overdue["updatedAt"] = self.store.stamp()
+            self.store.save()
+            return json_response(200, self.overdue_view(overdue))
 
     @staticmethod
     def overdue_view(overdue):
@@ -1082,7 +1132,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--data-dir", default=".sandbox-data")
+    parser.add_argument(
+        "--data-dir",
+        default=".sandbox-data",
+        help="where the state is saved ('' keeps it in memory only)",
+    )
     parser.add_argument("--api-key", default="", help="accept only this API key")
     parser.add_argument("--token-ttl", type=int, default=3600)
     parser.add_argument("--pending-polls", type=int, default=1)
@@ -1112,7 +1166,7 @@ def main(argv=None):
         "Sandbox insurer on http://%s:%s (data in %s)",
         args.host,
         server.port,
-        os.path.abspath(args.data_dir),
+        os.path.abspath(args.data_dir) if args.data_dir else "memory only",
     )
     try:
         server.serve_forever()

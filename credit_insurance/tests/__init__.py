@@ -12,3 +12,5 @@ from . import test_sale_order_concurrency
 from . import test_sale_order_invoicing
 from . import test_sale_order_rpc
 from . import test_order_limit_tour
+from . import test_declaration
+from . import test_declaration_exchange

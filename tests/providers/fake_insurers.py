@@ -237,7 +237,9 @@ class FakeAllianzTrade(FakeInsurer):
         ("POST", r"/riskinfo/v3/covers/search", "portfolio"),
         ("GET", r"/riskinfo/v3/covers/(?P<cover_id>\w+)", "get_cover"),
         ("GET", r"/riskinfo/v3/jobs/(?P<job_id>\w+)", "get_job"),
+        ("POST", r"/riskinfo/v3/overdues", "create_overdue"),
     )
+    max_extension_days = 60  # extensions beyond are refused (the job fails)
 
     def __init__(self, api_key, job_polls=1):
         super().__init__()
@@ -248,6 +250,7 @@ class FakeAllianzTrade(FakeInsurer):
         self.jobs = {}
         self.covers = {}
         self.requests_received = []  # bodies of POST /riskinfo/v3/covers
+        self.overdues_received = []  # bodies of POST /riskinfo/v3/overdues
         self.page_size_seen = None
 
     def error(self, status, message):
@@ -330,6 +333,13 @@ class FakeAllianzTrade(FakeInsurer):
         job["polls"] += 1
         if job["polls"] < self.job_polls:
             return self.json(200, {"jobId": job_id, "jobStatusCode": "Pending"})
+        if "refusal" in job:
+            return self.json(
+                200,
+                {"jobId": job_id, "jobStatusCode": "Failed", "message": job["refusal"]},
+            )
+        if "overdue" in job:
+            return self.json(200, {"jobId": job_id, "jobStatusCode": "Processed"})
         return self.json(
             200,
             {
@@ -339,6 +349,27 @@ class FakeAllianzTrade(FakeInsurer):
                 f"{job['cover_id']}",
             },
         )
+
+    def create_overdue(self, request):
+        """An extension period (EXP) for one invoice: a job, failed when the
+        new due date is more than ``max_extension_days`` after the old one."""
+        if not self.valid_token(request):
+            return self.error(401, "Unauthorized")
+        body = request.get_json()
+        required = ("overdueCategoryTypeCode", "companyId", "dueDate", "policy")
+        if any(not body.get(key) for key in required):
+            return self.error(400, f"{', '.join(required)} are required")
+        self.overdues_received.append(body)
+        job_id = f"J{len(self.jobs) + 1}"
+        job = {"polls": 0, "overdue": body}
+        days = (
+            date.fromisoformat(body["extendedDueDate"])
+            - date.fromisoformat(body["dueDate"])
+        ).days
+        if days > self.max_extension_days:
+            job["refusal"] = f"Extension of {days} days exceeds the policy maximum"
+        self.jobs[job_id] = job
+        return self.json(202, {"jobId": job_id})
 
     def get_cover(self, request, cover_id):
         if not self.valid_token(request):

@@ -1,5 +1,6 @@
 """Allianz Trade provider against a local fake of its documented exchange."""
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -225,22 +226,65 @@ def test_dropped_answer_is_never_sent_again_automatically(fake):
     assert len(fake.requests_received) == 1
 
 
+def extension(days, due=None, key="ODOO-EXT-1"):
+    due = due or date.today()
+    return OverdueDeclaration(
+        idempotency_key=key,
+        category="extension",
+        buyer_ref="EH-303265045",
+        invoice_reference="FAC/2026/0042",
+        amount=12_000,
+        currency="EUR",
+        due_date=due,
+        requested_due_date=due + timedelta(days=days),
+        policy_number="5121840",
+    )
+
+
 def test_unavailable_request_types_and_overdues(fake):
     allianz = provider(fake)
     with pytest.raises(ProviderOperationUnavailable, match="a 'reduce' request"):
         allianz.request_limit(cover_request(1000, kind="reduce"))
-    declaration = OverdueDeclaration(
-        idempotency_key="K",
-        category="extension",
-        buyer_ref="EH-303265045",
-        invoice_reference="INV/1",
-        amount=1000,
-        currency="EUR",
-        due_date=date.today(),
-    )
+    declaration = replace(extension(30), category="overdue")
     with pytest.raises(ProviderOperationUnavailable) as unavailable:
         allianz.declare_overdue(declaration)
     message = str(unavailable.value)
-    assert "Allianz Trade: declaring a payment overdue (category EXP)" in message
-    assert "OVD, EXP and RES" in message
+    assert "Allianz Trade: declaring a payment overdue (category OVD)" in message
+    assert "several invoices" in message
+    with pytest.raises(ProviderOperationUnavailable, match="updating a declaration"):
+        allianz.update_declaration("J1", declaration)
     assert fake.calls == []
+
+
+def test_extension_period_requested_then_followed_through_its_job(fake):
+    allianz = provider(fake)
+    due = date.today()
+    answer = allianz.declare_overdue(extension(45, due))
+    assert (answer.status, answer.insurer_reference) == ("received", "J1")
+    body = fake.overdues_received[0]
+    assert body["overdueCategoryTypeCode"] == "EXP"
+    assert body["policy"] == {"businessUnitCode": "ACI", "policyId": "5121840"}
+    assert (body["companyId"], body["invoiceReference"]) == (
+        "EH-303265045",
+        "FAC/2026/0042",
+    )
+    assert body["dueDate"] == due.isoformat()
+    assert body["extendedDueDate"] == (due + timedelta(days=45)).isoformat()
+    assert allianz.fetch_declaration_status("J1").status == "accepted"
+
+    refused = allianz.declare_overdue(extension(90, due, key="ODOO-EXT-2"))
+    status = allianz.fetch_declaration_status(refused.insurer_reference)
+    assert status.status == "refused"
+    assert "exceeds the policy maximum" in status.message
+
+
+def test_lost_extension_answer_is_never_sent_again(fake):
+    """No lookup by our reference: a person checks the portal."""
+    allianz = provider(fake)
+    fake.server.faults.add("drop", method="POST", path="/riskinfo/v3/overdues")
+    with pytest.raises(InsurerTemporaryError) as lost:
+        allianz.submit_declaration(extension(30), may_have_been_sent=False)
+    assert lost.value.may_have_been_received
+    with pytest.raises(DeliveryUnconfirmed, match="Check the insurer's portal"):
+        allianz.submit_declaration(extension(30), may_have_been_sent=True)
+    assert len(fake.overdues_received) == 1
