@@ -7,3 +7,5 @@ from . import res_partner
 from . import account_move
 from . import credit_insurance_declaration
 from . import credit_insurance_declaration_line
+from . import credit_insurance_claim
+from . import credit_insurance_claim_recovery

@@ -6,3 +6,5 @@ from . import test_limit_request
 from . import test_connectors
 from . import test_declaration
 from . import test_declaration_exchange
+from . import test_claim
+from . import test_claim_exchange
