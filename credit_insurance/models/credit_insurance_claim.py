@@ -34,10 +34,10 @@ STATES = [
     ("draft", "Draft"),
     ("submitted", "Submitted"),
     ("under_review", "Under review"),
-    ("approved", "Approved"),
-    ("partial", "Partially approved"),
+    ("approved", "Accepted"),
+    ("partial", "Partly accepted"),
     ("rejected", "Rejected"),
-    ("paid", "Paid"),
+    ("paid", "Indemnity paid"),
     ("closed", "Closed"),
 ]
 # Whether the indemnity is confirmed (and counts against the annual maximum).
@@ -424,13 +424,13 @@ class CreditInsuranceClaim(models.Model):
     def action_approve(self):
         """The insurer confirmed the indemnity: record it and its entry."""
         self._check_manager()
-        self._check_state(OPEN_STATES, self.env._("approved"))
+        self._check_state(("submitted", "under_review"), self.env._("approved"))
         for claim in self:
             claim._approve(claim.indemnity_amount or claim._compute_indemnity())
 
     def action_reject(self):
         self._check_manager()
-        self._check_state(OPEN_STATES, self.env._("rejected"))
+        self._check_state(("submitted", "under_review"), self.env._("rejected"))
         self.write({"state": "rejected"})
 
     def action_close(self):
@@ -449,8 +449,6 @@ class CreditInsuranceClaim(models.Model):
         """Confirm ``indemnity``; approved in full unless the insurer admits
         less than claimed."""
         self.ensure_one()
-        if self.claimed_amount < self.policy_id.minimum_claim_amount:
-            self._check_minimum_claim()
         admitted = self.admitted_amount or self.claimed_amount
         self.write(
             {
@@ -608,6 +606,7 @@ class CreditInsuranceClaim(models.Model):
         line = self._insurer_line()
         wizard = (
             self.env["account.payment.register"]
+            .with_company(self.company_id)
             .with_context(active_model="account.move.line", active_ids=line.ids)
             .create(
                 {
