@@ -415,6 +415,16 @@ class CreditInsuranceClaim(models.Model):
         self._check_state(("draft",), self.env._("submitted"))
         self._check_minimum_claim()
         self.write({"state": "submitted"})
+        # The declaration it came from ends here (connected insurers say so
+        # themselves, through the declaration's status).
+        for claim in self.filtered(
+            lambda c: (
+                c.declaration_id.state in ("filed", "acknowledged", "in_collection")
+            )
+        ):
+            if claim.claim_ref and not claim.declaration_id.claim_ref:
+                claim.declaration_id.claim_ref = claim.claim_ref
+            claim.declaration_id._close("claim_opened")
 
     def action_review(self):
         self._check_manager()
@@ -784,6 +794,16 @@ class CreditInsuranceDeclaration(models.Model):
         """A claim prefilled from this declaration."""
         self.ensure_one()
         invoices = self.line_ids.filtered("included").move_id
+        if claimed_amount is None:
+            claimed_amount = self.amount_total
+            total = sum(invoices.mapped("amount_total_signed"))
+            if not self.policy_id.vat_covered and total:
+                # VAT is not insured (it is recovered from the State): claim
+                # the untaxed part of what is still owed.
+                untaxed = sum(invoices.mapped("amount_untaxed_signed"))
+                claimed_amount = self.currency_id.round(
+                    claimed_amount * untaxed / total
+                )
         return {
             "declaration_id": self.id,
             "partner_id": self.partner_id.id,
@@ -797,9 +817,7 @@ class CreditInsuranceDeclaration(models.Model):
                 if self.date_filed
                 else fields.Date.context_today(self)
             ),
-            "claimed_amount": self.amount_total
-            if claimed_amount is None
-            else claimed_amount,
+            "claimed_amount": claimed_amount,
         }
 
     def action_open_claim(self):

@@ -260,7 +260,8 @@ class TestClaimFlow(ClaimCase):
                     "declaration_id": declaration.id,
                     "partner_id": self.buyer.id,
                     "policy_id": self.policy.id,
-                    "claimed_amount": 1200.0,
+                    # VAT is not covered by the policy: 1,000 of the 1,200.
+                    "claimed_amount": 1000.0,
                     "state": "draft",
                     "cause": "protracted_default",
                     "date_declared": declaration.date_filed.date(),
@@ -273,6 +274,14 @@ class TestClaimFlow(ClaimCase):
         self.assertEqual(declaration.action_open_claim()["res_id"], claim.id)
         self.assertEqual(self.buyer.credit_insurance_claim_count, 1)
         self.assertEqual(self.policy.claim_count, 1)
+        self.policy.vat_covered = True
+        self.assertEqual(declaration._claim_values()["claimed_amount"], 1200.0)
+        # Submitted: the declaration ends with the claim.
+        claim.with_user(self.manager).write({"claim_ref": "CLM-77"})
+        claim.with_user(self.manager).action_submit()
+        self.assertRecordValues(
+            declaration, [{"state": "claim_opened", "claim_ref": "CLM-77"}]
+        )
 
 
 @tagged("post_install", "-at_install")
