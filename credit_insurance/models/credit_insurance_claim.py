@@ -961,7 +961,8 @@ class CreditInsuranceInsurer(models.Model):
 
 class AccountPartialReconcile(models.Model):
     """An indemnity is paid when the insurer's line is reconciled, whichever
-    way (payment form, bank reconciliation)."""
+    way (payment form, bank reconciliation); a buyer's payment reconciled with
+    an indemnified claim's invoice is a recovery."""
 
     _inherit = "account.partial.reconcile"
 
@@ -972,4 +973,8 @@ class AccountPartialReconcile(models.Model):
         self.env["credit.insurance.claim"].sudo().search(
             [("indemnity_move_id", "in", moves.ids)]
         )._mark_paid()
+        # sudo: whoever registers the buyer's payment, the share is passed back.
+        self.env["credit.insurance.claim.recovery"].sudo()._record_from_partials(
+            partials
+        )
         return partials

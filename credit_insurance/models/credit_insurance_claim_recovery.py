@@ -55,9 +55,9 @@ class CreditInsuranceClaimRecovery(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        recoveries = super().create(vals_list)
-        for recovery in recoveries:
-            claim = recovery.claim_id
+        for claim in self.env["credit.insurance.claim"].browse(
+            [vals["claim_id"] for vals in vals_list]
+        ):
             claim._check_manager()
             if claim.state not in INDEMNIFIED_STATES or not claim.indemnity_move_id:
                 raise UserError(
@@ -67,8 +67,42 @@ class CreditInsuranceClaimRecovery(models.Model):
                         claim=claim.name,
                     )
                 )
+        recoveries = super().create(vals_list)
+        for recovery in recoveries:
             recovery._post_share_entry()
         return recoveries
+
+    @api.model
+    def _record_from_partials(self, partials):
+        """Buyer payments reconciled with a claim's invoices after its
+        indemnity are recoveries (credit notes and write-offs are not)."""
+        invoices = partials.debit_move_id.move_id.filtered(
+            lambda move: move.move_type == "out_invoice"
+        )
+        if not invoices:
+            return self
+        claims = self.env["credit.insurance.claim"].search(
+            [
+                ("invoice_ids", "in", invoices.ids),
+                ("state", "in", INDEMNIFIED_STATES),
+                ("indemnity_move_id", "!=", False),
+            ]
+        )
+        vals_list = []
+        for partial in partials:
+            invoice = partial.debit_move_id.move_id
+            paid_by = partial.credit_move_id.move_id
+            claim = claims.filtered(lambda c, invoice=invoice: invoice in c.invoice_ids)
+            if claim and (paid_by.origin_payment_id or paid_by.statement_line_id):
+                vals_list.append(
+                    {
+                        "claim_id": claim[:1].id,
+                        "amount": partial.amount,
+                        "date": paid_by.date,
+                        "payment_id": paid_by.origin_payment_id.id,
+                    }
+                )
+        return self.create(vals_list)
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_posted(self):

@@ -8,6 +8,7 @@ The fixture's buyer has a named limit of 20,000 at 90 %; an invoice of
 
 from freezegun import freeze_time
 
+from odoo import fields
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 
@@ -317,12 +318,22 @@ class TestClaimAccounting(ClaimCase):
         self.assertEqual(claim.indemnity_received, 10800.0)
         self.assertEqual(claim.state, "paid")
 
-        # The buyer later pays 600: 600 × 10,800 / 12,000 = 540 is the
-        # insurer's, owed back on its account.
-        self.pay(invoice, 600.0, date="2026-04-01")
+        # The buyer later pays 600: a recovery, of which 600 × 10,800 /
+        # 12,000 = 540 is the insurer's, owed back on its account.
+        payment = self.pay(invoice, 600.0, date="2026-04-01")
         self.assertEqual(self.balance(self.receivable, self.buyer), 600.0)
-        recovery = claim._record_recovery(600.0, date="2026-04-01")
-        self.assertEqual(recovery.insurer_share, 540.0)
+        recovery = claim.recovery_ids
+        self.assertRecordValues(
+            recovery,
+            [
+                {
+                    "amount": 600.0,
+                    "insurer_share": 540.0,
+                    "payment_id": payment.id,
+                    "date": fields.Date.to_date("2026-04-01"),
+                }
+            ],
+        )
         self.assertEqual(claim.recovery_owed_amount, 540.0)
         self.assertEqual(
             self.balance(self.insurer_account, self.insurer_partner), -540.0
@@ -355,9 +366,37 @@ class TestClaimAccounting(ClaimCase):
         self.assertEqual(self.balance(self.receivable, self.buyer), 1200.0)
 
     def test_no_recovery_before_the_indemnity(self):
-        claim = self.make_claim(12000.0)
+        invoice = self.make_invoice(10000.0, invoice_date="2026-01-01")
+        claim = self.make_claim(12000.0, invoices=invoice)
         with self.assertRaisesRegex(UserError, "no indemnity yet"):
             claim._record_recovery(100.0)
+        self.pay(invoice, 2000.0)  # paid before the indemnity: the loss shrinks
+        self.assertFalse(claim.recovery_ids)
+
+    def test_recoveries_recorded_by_hand_and_credit_notes_are_not(self):
+        invoice = self.make_invoice(10000.0, invoice_date="2026-01-01")
+        claim = self.make_claim(12000.0, invoices=invoice)
+        self.approve(claim)
+        # A credit note on the uncovered part is no recovery.
+        reversal = (
+            self.env["account.move.reversal"]
+            .with_context(active_model="account.move", active_ids=invoice.ids)
+            .create({"journal_id": invoice.journal_id.id, "date": DAY})
+        )
+        credit_note = self.env["account.move"].browse(reversal.refund_moves()["res_id"])
+        credit_note.invoice_line_ids.price_unit = 500.0
+        credit_note.action_post()
+        (credit_note | invoice).line_ids.filtered(
+            lambda line: line.account_id == self.receivable and not line.reconciled
+        ).reconcile()
+        self.assertEqual(invoice.amount_residual, 600.0)
+        self.assertFalse(claim.recovery_ids)
+        # A recovery the insurer collected, recorded by hand by a manager.
+        recovery = claim.with_user(self.manager)._record_recovery(1000.0, date=DAY)
+        self.assertEqual(recovery.insurer_share, 900.0)
+        self.assertEqual(
+            self.balance(self.insurer_account, self.insurer_partner), 10800.0 - 900.0
+        )
 
     def test_insurer_partner_created_when_missing(self):
         self.insurer.partner_id = False
