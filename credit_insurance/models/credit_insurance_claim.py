@@ -283,9 +283,9 @@ class CreditInsuranceClaim(models.Model):
     )
     def _compute_indemnity_computed(self):
         for claim in self:
-            claim.indemnity_computed = claim._compute_indemnity()
+            claim.indemnity_computed = claim._indemnity_from_policy()
 
-    def _compute_indemnity(self):
+    def _indemnity_from_policy(self):
         """min(insured loss, limit) × coverage % − deductible, capped by the
         policy's remaining annual maximum liability (other claims only)."""
         self.ensure_one()
@@ -436,7 +436,7 @@ class CreditInsuranceClaim(models.Model):
         self._check_manager()
         self._check_state(("submitted", "under_review"), self.env._("approved"))
         for claim in self:
-            claim._approve(claim.indemnity_amount or claim._compute_indemnity())
+            claim._approve(claim.indemnity_amount or claim._indemnity_from_policy())
 
     def action_reject(self):
         self._check_manager()
@@ -712,8 +712,8 @@ class CreditInsuranceClaim(models.Model):
             return
         if state == "approved":
             if self.state in OPEN_STATES:
-                indemnity = status.indemnity_amount or self._compute_indemnity()
-                computed = self._compute_indemnity()
+                indemnity = status.indemnity_amount or self._indemnity_from_policy()
+                computed = self._indemnity_from_policy()
                 self._approve(indemnity, date=status.date_paid)
                 if self.currency_id.compare_amounts(indemnity, computed):
                     self.message_post(

@@ -12,7 +12,7 @@ from odoo import fields
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 
-from .test_declaration import CREDIT_USER, DeclarationCase
+from .test_declaration import CREDIT_USER, MANAGER, DeclarationCase
 
 DAY = "2026-03-10"
 
@@ -239,6 +239,19 @@ class TestClaimFlow(ClaimCase):
             claim.with_user(user).write({"indemnity_amount": 1e6})
         claim.with_user(self.manager).action_submit()
         self.assertEqual(claim.state, "submitted")
+
+    def test_claims_stay_in_their_company(self):
+        claim = self.make_claim(5000.0)
+        other = self.setup_other_company()["company"]
+        user = self.make_user("claim_other_company", MANAGER, company=other)
+        self.assertFalse(self.Claim.with_user(user).search([("id", "=", claim.id)]))
+        self.assertEqual(
+            self.buyer.with_company(self.company).credit_insurance_claim_count, 1
+        )
+        self.assertEqual(
+            self.buyer.with_user(user).with_company(other).credit_insurance_claim_count,
+            0,
+        )
 
     def test_opened_from_a_declaration_prefilled(self):
         invoice = self.overdue_invoice(1000.0)
