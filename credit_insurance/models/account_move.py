@@ -89,7 +89,10 @@ class AccountMove(models.Model):
         "the invoice is no longer insured.",
     )
     credit_insurance_declaration_line_ids = fields.One2many(
-        "credit.insurance.declaration.line", "move_id", readonly=True
+        "credit.insurance.declaration.line",
+        "move_id",
+        string="Declared in",
+        readonly=True,
     )
     credit_insurance_declaration_id = fields.Many2one(
         "credit.insurance.declaration",

@@ -23,9 +23,10 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import requests
+from markupsafe import escape
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.osv import expression
 from odoo.tools import SQL, format_date
 
@@ -40,8 +41,30 @@ from ..providers import (
 )
 from .credit_insurance_insurer import can_commit
 from .credit_insurance_limit_request import RETRY_DELAYS
+from .res_partner import MANAGED_FIELDS
 
 _logger = logging.getLogger(__name__)
+
+
+def log_note(record, text):
+    """A note of the system in ``record``'s chatter (no notification sent).
+
+    The scheduled job gives its author once in the context
+    (``credit_insurance_author``: partner id, email) rather than once per note.
+    """
+    author_id, email_from = record.env.context.get(
+        "credit_insurance_author", (None, None)
+    )
+    record._message_log(body=escape(text), author_id=author_id, email_from=email_from)
+
+
+def log_notes(records, texts):
+    """The same for many records at once: ``texts`` is ``{record id: text}``."""
+    if records:
+        records._message_log_batch(
+            {record_id: escape(text) for record_id, text in texts.items()}
+        )
+
 
 CATEGORIES = [("overdue", "Overdue"), ("extension", "Extension")]
 STATES = [
@@ -53,7 +76,7 @@ STATES = [
     ("settled", "Settled"),
     ("claim_opened", "Claim opened"),
     ("refused", "Refused by the insurer"),
-    ("cancelled", "Cancelled"),
+    ("cancelled", "Abandoned"),
     ("error", "Error"),
 ]
 UNFILED_STATES = ("draft", "to_file", "error")
@@ -74,6 +97,10 @@ INSURER_STATES = {
     "refused": "refused",
 }
 DECLARATIONS_PER_BATCH = 100
+# Answers recorded between two commits. Each commit empties the ORM cache: one
+# per answer would read everything again; a crash before a commit loses at most
+# these answers, and their declarations are looked up (never re-sent) next run.
+RESULTS_PER_COMMIT = 10
 INVOICES_PER_RUN = 2000  # overdue invoices gathered into declarations per run
 # Hours between two checks of a filed declaration at the insurer.
 CHECK_DELAYS = {"overdue": 24, "extension": 1}
@@ -172,6 +199,7 @@ class CreditInsuranceDeclaration(models.Model):
     )
     payment_status = fields.Selection(
         [("unpaid", "Unpaid"), ("partial", "Partly paid"), ("paid", "Paid")],
+        string="Payments",
         compute="_compute_amounts",
         store=True,
         help="Payments and credit notes received since the filing.",
@@ -190,18 +218,21 @@ class CreditInsuranceDeclaration(models.Model):
         "insurer; empty when all are.",
     )
     alert_date = fields.Date(
+        string="Alert from",
         compute="_compute_deadlines",
         store=True,
         help="From this day the credit managers are alerted if the invoices "
         "are still not reported.",
     )
     alerted_deadline = fields.Date(
+        string="Alerted for the deadline",
         readonly=True,
         copy=False,
         help="Deadline for which the credit managers were last alerted (alerts "
         "are never repeated for the same deadline).",
     )
     cover_lost = fields.Boolean(
+        string="Cover lost",
         compute="_compute_cover_lost",
         store=True,
         help="At least one invoice was not declared by its deadline and is no "
@@ -219,6 +250,7 @@ class CreditInsuranceDeclaration(models.Model):
     )
     # Exchange with the insurer
     idempotency_key = fields.Char(
+        string="Idempotency key",
         readonly=True,
         copy=False,
         index=True,
@@ -240,7 +272,9 @@ class CreditInsuranceDeclaration(models.Model):
         string="Claim reference", readonly=True, copy=False, tracking=True
     )
     date_filed = fields.Datetime(string="Filed on", readonly=True, copy=False)
-    filed_through_api = fields.Boolean(readonly=True, copy=False)
+    filed_through_api = fields.Boolean(
+        string="Filed through the API", readonly=True, copy=False
+    )
     manual_filing = fields.Boolean(
         string="Filed in the insurer's portal",
         readonly=True,
@@ -278,6 +312,7 @@ class CreditInsuranceDeclaration(models.Model):
         string="Next check at the insurer", readonly=True, copy=False
     )
     stop_reason = fields.Char(
+        string="Stop of deliveries set",
         readonly=True,
         copy=False,
         help="The stop of deliveries this declaration set on the buyer, if any "
@@ -400,17 +435,92 @@ class CreditInsuranceDeclaration(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        sequence = self.env["ir.sequence"].sudo()
+        Sequence = self.env["ir.sequence"].sudo()
+        sequences = {}  # looked up once per batch (next_by_code searches each time)
         for vals in vals_list:
             if vals.get("name", "/") == "/":
-                vals["name"] = sequence.next_by_code(
+                code = (
                     "credit.insurance.extension"
                     if vals.get("category") == "extension"
                     else "credit.insurance.declaration"
                 )
+                company_id = vals.get("company_id") or self.env.company.id
+                if (code, company_id) not in sequences:
+                    sequences[code, company_id] = Sequence.search(
+                        [
+                            ("code", "=", code),
+                            ("company_id", "in", [company_id, False]),
+                        ],
+                        order="company_id",
+                        limit=1,
+                    )
+                vals["name"] = sequences[code, company_id]._next()
             # Known before the first sending: the idempotency key.
             vals["idempotency_key"] = f"ODOO-DECL-{uuid.uuid4().hex[:16].upper()}"
+        self._check_no_open_declaration(
+            [
+                (
+                    vals.get("company_id") or self.env.company.id,
+                    vals.get("partner_id"),
+                    vals.get("policy_id"),
+                )
+                for vals in vals_list
+                if vals.get("category", "overdue") == "overdue"
+                and vals.get("state", "draft") in OPEN_STATES["overdue"]
+            ]
+        )
         return super().create(vals_list)
+
+    def write(self, vals):
+        if {"partner_id", "policy_id", "company_id"} & set(vals):
+            opening = self.filtered(lambda d: d.category == "overdue" and d.is_open)
+            self._check_no_open_declaration(
+                [
+                    (
+                        vals.get("company_id", d.company_id.id),
+                        vals.get("partner_id", d.partner_id.id),
+                        vals.get("policy_id", d.policy_id.id),
+                    )
+                    for d in opening
+                ],
+                exclude=opening,
+            )
+        return super().write(vals)
+
+    def _check_no_open_declaration(self, keys, exclude=None):
+        """One open overdue declaration per buyer and policy: said with names
+        before the unique index refuses it."""
+        if not keys:
+            return
+        if len(set(keys)) < len(keys):
+            raise ValidationError(
+                self.env._("Two declarations of the same buyer and policy.")
+            )
+        existing = self.search(
+            [
+                ("category", "=", "overdue"),
+                ("is_open", "=", True),
+                ("partner_id", "in", [key[1] for key in keys]),
+                ("policy_id", "in", [key[2] for key in keys]),
+                ("id", "not in", (exclude or self.browse()).ids),
+            ]
+        )
+        taken = {
+            (d.company_id.id, d.partner_id.id, d.policy_id.id): d for d in existing
+        }
+        for key in keys:
+            if key in taken:
+                declaration = taken[key]
+                raise ValidationError(
+                    self.env._(
+                        "%(buyer)s already has an open declaration under policy "
+                        "%(policy)s (%(declaration)s): its overdue invoices are "
+                        "added to it.",
+                        buyer=declaration.partner_id.display_name,
+                        policy=declaration.policy_id.display_name,
+                        declaration=declaration.name,
+                    )
+                )
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_filed(self):
@@ -489,11 +599,12 @@ class CreditInsuranceDeclaration(models.Model):
                 "accepted" if declaration.category == "extension" else "received",
                 through_api=False,
             )
-            declaration.message_post(
-                body=self.env._(
+            log_note(
+                declaration,
+                self.env._(
                     "Filed by hand in the portal of %(insurer)s.",
                     insurer=declaration.insurer_id.name,
-                )
+                ),
             )
         return True
 
@@ -502,12 +613,13 @@ class CreditInsuranceDeclaration(models.Model):
         self._check_manager()
         for declaration in self.filtered(lambda d: d.state == "error"):
             declaration.write({"delivery_uncertain": False, "last_error": False})
-            declaration.message_post(
-                body=self.env._(
+            log_note(
+                declaration,
+                self.env._(
                     "Checked in the portal of %(insurer)s: the declaration is not "
                     "there. It is sent again.",
                     insurer=declaration.insurer_id.name,
-                )
+                ),
             )
         return self.action_send()
 
@@ -527,12 +639,10 @@ class CreditInsuranceDeclaration(models.Model):
                     "amount_reported": declaration.amount_total,
                 }
             )
-            declaration.activity_ids.filtered(
-                lambda a: (
-                    a.summary
-                    and a.summary.startswith(self.env._("Update the declaration"))
-                )
-            ).action_feedback()
+            # Updating the insurer also declares the invoices added since.
+            declaration.activity_ids.action_feedback(
+                feedback=self.env._("Insurer updated.")
+            )
         return True
 
     def action_cancel(self):
@@ -657,7 +767,7 @@ class CreditInsuranceDeclaration(models.Model):
             (d.company_id.id, d.partner_id.id, d.policy_id.id): d for d in existing
         }
         Line = self.env["credit.insurance.declaration.line"]
-        new_vals, added = [], self.browse()
+        new_vals, added = [], {}  # {declaration id: invoice ids added}
         line_vals = []
         for key, move_ids in groups.items():
             declaration = by_key.get(key)
@@ -666,7 +776,7 @@ class CreditInsuranceDeclaration(models.Model):
                     {"declaration_id": declaration.id, "move_id": move_id}
                     for move_id in move_ids
                 ]
-                added |= declaration
+                added.setdefault(declaration.id, []).extend(move_ids)
             else:
                 new_vals.append(
                     {
@@ -678,23 +788,33 @@ class CreditInsuranceDeclaration(models.Model):
                     }
                 )
         Line.create(line_vals)
-        created = self.with_context(mail_create_nolog=True).create(
+        # Nobody follows a declaration made by the job: the credit managers
+        # hear of it through activities.
+        created = self.with_context(
+            mail_create_nolog=True, mail_create_nosubscribe=True
+        ).create(
             [
                 {**vals, "line_ids": [(0, 0, line) for line in vals["line_ids"]]}
                 for vals in new_vals
             ]
         )
         created._ask_portal_filing()
-        for declaration in added:
-            moves = declaration.line_ids.filtered(
-                lambda line: not line.date_filed
-            ).move_id
-            declaration.message_post(
-                body=self.env._(
-                    "Overdue invoices of the buyer added: %(invoices)s.",
-                    invoices=", ".join(moves.mapped("name")),
-                )
+        names = {
+            move.id: move.name
+            for move in self.env["account.move"].browse(
+                move_id for move_ids in added.values() for move_id in move_ids
             )
+        }
+        log_notes(
+            self.browse(added),
+            {
+                declaration_id: self.env._(
+                    "Overdue invoices of the buyer added: %(invoices)s.",
+                    invoices=", ".join(names[move_id] for move_id in move_ids),
+                )
+                for declaration_id, move_ids in added.items()
+            },
+        )
         _logger.info(
             "Overdue declarations: %s created, %s completed (%s invoices)",
             len(created),
@@ -717,11 +837,12 @@ class CreditInsuranceDeclaration(models.Model):
         for declaration in paid:
             declaration.write({"state": "cancelled", "next_retry_date": False})
             declaration.activity_ids.unlink()
-            declaration.message_post(
-                body=self.env._(
+            log_note(
+                declaration,
+                self.env._(
                     "Paid before it was filed: nothing is declared to %(insurer)s.",
                     insurer=declaration.insurer_id.name,
-                )
+                ),
             )
             if declaration.category == "extension":
                 declaration._revert_extension()
@@ -772,12 +893,13 @@ class CreditInsuranceDeclaration(models.Model):
                     },
                 )
             declaration.alerted_deadline = declaration.next_deadline
-            declaration.message_post(
-                body=self.env._(
+            log_note(
+                declaration,
+                self.env._(
                     "Deadline %(deadline)s approaching with invoices not yet "
                     "declared: credit managers alerted.",
                     deadline=format_date(self.env, declaration.next_deadline),
-                )
+                ),
             )
 
     def _alert_note(self):
@@ -832,9 +954,10 @@ class CreditInsuranceDeclaration(models.Model):
         if not moves:
             return False
         moves.write({"credit_insurance_cover_lost": True})
-        for move in moves:
-            move.message_post(
-                body=self.env._(
+        log_notes(
+            moves,
+            {
+                move.id: self.env._(
                     "Cover lost: this overdue was not declared to %(insurer)s by "
                     "its deadline (%(deadline)s). The invoice is no longer "
                     "insured.",
@@ -843,29 +966,33 @@ class CreditInsuranceDeclaration(models.Model):
                         self.env, move.credit_insurance_declaration_deadline
                     ),
                 )
-            )
+                for move in moves
+            },
+        )
         for (company, buyer), buyer_moves in moves.grouped(
             lambda m: (m.company_id, m.commercial_partner_id)
         ).items():
-            buyer.message_post(
-                body=self.env._(
+            log_note(
+                buyer,
+                self.env._(
                     "Cover lost (%(company)s) on invoices %(invoices)s: not "
                     "declared to the insurer by their deadline.",
                     company=company.name,
                     invoices=", ".join(buyer_moves.mapped("name")),
-                )
+                ),
             )
         lines = moves.credit_insurance_declaration_line_ids.filtered(
             lambda line: line.category == "overdue" and line.declaration_open
         )
         for declaration, declaration_lines in lines.grouped("declaration_id").items():
-            declaration.message_post(
-                body=self.env._(
+            log_note(
+                declaration,
+                self.env._(
                     "Cover lost on %(invoices)s: deadline passed before the "
                     "filing. File the declaration all the same so that the "
                     "insurer collects.",
                     invoices=", ".join(declaration_lines.move_id.mapped("name")),
-                )
+                ),
             )
             for user in self._credit_managers(declaration.company_id):
                 declaration.activity_schedule(
@@ -1054,11 +1181,15 @@ class CreditInsuranceDeclaration(models.Model):
         """File, update or follow one batch; return how many were exchanged."""
         locked = self._lock_due(batch_size, insurer)
         done = 0
+        author = (self.env.user.partner_id.id, self.env.user.partner_id.email_formatted)
         for batch_insurer, declarations in locked.grouped("insurer_id").items():
             declarations.invalidate_recordset()
             declarations = declarations.filtered_domain(self._exchange_due_domain())
             if declarations:
-                done += declarations._exchange_with_insurer(batch_insurer)
+                # The job writes its own notes: no tracking messages on top.
+                done += declarations.with_context(
+                    mail_notrack=True, credit_insurance_author=author
+                )._exchange_with_insurer(batch_insurer)
         return done
 
     def _exchange_with_insurer(self, insurer):
@@ -1097,13 +1228,22 @@ class CreditInsuranceDeclaration(models.Model):
             results = insurer._run_concurrently(provider, calls)
         done = 0
         stop = False
-        for (declaration, handler), result in zip(handlers, results, strict=True):
-            if declaration not in ours:
-                continue  # another worker took it while we committed
-            if not stop:
-                stop = declaration._handle_result(handler, result)
-            ours = (ours - declaration)._commit_and_relock()
-            done += 1
+        outcomes = {
+            declaration.id: (handler, result)
+            for (declaration, handler), result in zip(handlers, results, strict=True)
+        }
+        ids = list(outcomes)
+        for start in range(0, len(ids), RESULTS_PER_COMMIT):
+            # Those another worker took while we committed are left to it. A
+            # prefetch of their own: after a commit (which empties the cache)
+            # a chunk reads its records only, not the whole batch's.
+            chunk = ours & self.browse(ids[start : start + RESULTS_PER_COMMIT])
+            for declaration in chunk.with_prefetch(chunk.ids):
+                # Every answer is recorded, even after the insurer asked to stop:
+                # the calls were made.
+                stop = declaration._handle_result(*outcomes[declaration.id]) or stop
+            done += len(chunk)
+            ours = (ours - chunk)._commit_and_relock()
         if stop and insurer.paused_until:
             self.env.ref("credit_insurance.ir_cron_declare_overdues")._trigger(
                 at=insurer.paused_until
@@ -1111,12 +1251,14 @@ class CreditInsuranceDeclaration(models.Model):
         return done
 
     def _handle_result(self, handler, result):
-        """Record one call's result; return True when the insurer must not be
-        called again now (refused credentials, too many calls)."""
+        """Record one call's result with ``handler`` (a method name and its
+        other arguments); return True when the insurer must not be called
+        again now (refused credentials, too many calls)."""
         self.ensure_one()
+        method, args = handler
         try:
             with self.env.cr.savepoint():
-                return handler(result)
+                return getattr(self, method)(result, *args)
         except Exception as error:  # one declaration never stops the batch
             _logger.exception("Declaration %s: exchange failed", self.name)
             self._record_failure(
@@ -1152,6 +1294,9 @@ class CreditInsuranceDeclaration(models.Model):
         known = {}
         for insurer, declarations in self.grouped("insurer_id").items():
             known.update(insurer._known_buyer_refs(declarations.partner_id))
+        # Read at once for the batch (each declaration's own recordsets would
+        # fetch them one declaration at a time).
+        self.line_ids.move_id.fetch(["name", "invoice_date", "currency_id"])
         payloads = {}
         for declaration in self:
             lines = declaration.line_ids.filtered("included")
@@ -1207,9 +1352,7 @@ class CreditInsuranceDeclaration(models.Model):
                 return FilingOutcome(buyer_ref=ref, error=error, sent=True)
             return FilingOutcome(buyer_ref=ref, answer=answer, sent=True)
 
-        return call, lambda outcome: self._apply_filing(
-            outcome, sent, may_have_been_sent
-        )
+        return call, ("_apply_filing", (sent, may_have_been_sent))
 
     def _provider_declaration(self, buyer_ref, lines, identity):
         self.ensure_one()
@@ -1224,16 +1367,16 @@ class CreditInsuranceDeclaration(models.Model):
             due_date=first.due_date,
             buyer=identity,
             policy_number=self.policy_id.name,
-            invoice_date=first.invoice_date,
+            invoice_date=first.move_id.invoice_date,
             requested_due_date=self.requested_due_date or None,
             invoices=tuple(
                 OverdueInvoice(
                     reference=line.move_id.name,
                     amount=line.amount_declared,
                     due_date=line.due_date,
-                    invoice_date=line.invoice_date,
+                    invoice_date=line.move_id.invoice_date,
                     invoice_amount=line.amount_residual,
-                    invoice_currency=line.currency_id.name,
+                    invoice_currency=line.move_id.currency_id.name,
                 )
                 for line in lines
             ),
@@ -1266,14 +1409,15 @@ class CreditInsuranceDeclaration(models.Model):
             return self._record_call_error(error)
         answer = outcome.answer
         if answer.reconciled:
-            self.message_post(
-                body=self.env._(
+            log_note(
+                self,
+                self.env._(
                     "Found at %(insurer)s under %(reference)s: an earlier sending "
                     "reached the insurer although its answer never reached Odoo. "
                     "It was not sent again.",
                     insurer=self.insurer_id.name,
                     reference=answer.insurer_reference,
-                )
+                ),
             )
         self._record_filing(answer.insurer_reference, answer.status, sent=sent)
         return False
@@ -1282,13 +1426,16 @@ class CreditInsuranceDeclaration(models.Model):
         """The insurer has the declaration: record it, stop deliveries."""
         self.ensure_one()
         now = fields.Datetime.now()
-        lines = self.line_ids.filtered("included")
+        # What was sent (``[(line id, amount)]``), even if paid since.
         amounts = (
             dict(sent)
             if sent is not None
-            else {line.id: line.amount_declared for line in lines}
+            else {
+                line.id: line.amount_declared
+                for line in self.line_ids.filtered("included")
+            }
         )
-        for line in lines.filtered(lambda line: line.id in amounts):
+        for line in self.line_ids.filtered(lambda line: line.id in amounts):
             line.write({"date_filed": now, "amount_filed": amounts[line.id]})
         total = self.currency_id.round(sum(amounts.values()))
         self.write(
@@ -1309,19 +1456,21 @@ class CreditInsuranceDeclaration(models.Model):
                 else False,
             }
         )
-        self.activity_ids.filtered(
-            lambda a: a.user_id and a.date_deadline
-        ).action_feedback(feedback=self.env._("Filed with the insurer."))
+        if self.activity_ids:
+            self.activity_ids.action_feedback(
+                feedback=self.env._("Filed with the insurer.")
+            )
         if through_api:
-            self.message_post(
-                body=self.env._(
+            log_note(
+                self,
+                self.env._(
                     "Filed with %(insurer)s under reference %(reference)s: "
                     "%(count)s invoice(s), %(amount)s.",
                     insurer=self.insurer_id.name,
                     reference=reference or "-",
                     count=len(amounts),
                     amount=self.currency_id.format(total),
-                )
+                ),
             )
         if self.category == "overdue":
             self._stop_deliveries()
@@ -1338,7 +1487,7 @@ class CreditInsuranceDeclaration(models.Model):
                 "next_retry_date": False,
             }
         )
-        self.message_post(body=error.message)
+        log_note(self, error.message)
         self._ask_portal_filing()
 
     # -- updates
@@ -1367,7 +1516,7 @@ class CreditInsuranceDeclaration(models.Model):
         def call(provider):
             return provider.update_declaration(reference, payload)
 
-        return call, lambda answer: self._apply_update(answer, reported)
+        return call, ("_apply_update", (reported,))
 
     def _apply_update(self, answer, reported):
         self.ensure_one()
@@ -1391,14 +1540,15 @@ class CreditInsuranceDeclaration(models.Model):
                 "next_retry_date": False,
             }
         )
-        self.message_post(
-            body=self.env._(
+        log_note(
+            self,
+            self.env._(
                 "Reported to %(insurer)s: %(amount)s still declared "
                 "(%(count)s invoice(s)).",
                 insurer=self.insurer_id.name,
                 amount=self.currency_id.format(total),
                 count=len(reported),
-            )
+            ),
         )
         if self.currency_id.is_zero(self.amount_open):
             self._close("settled")
@@ -1414,7 +1564,7 @@ class CreditInsuranceDeclaration(models.Model):
         def call(provider):
             return provider.fetch_declaration_status(reference)
 
-        return call, self._apply_status
+        return call, ("_apply_status", ())
 
     def _apply_status(self, answer):
         """Where the declaration stands at the insurer (DeclarationAnswer)."""
@@ -1435,6 +1585,14 @@ class CreditInsuranceDeclaration(models.Model):
         if state != self.state:
             if state in OPEN_STATES[self.category]:
                 self.state = state
+                log_note(
+                    self,
+                    self.env._(
+                        "Status at %(insurer)s: %(state)s.",
+                        insurer=self.insurer_id.name,
+                        state=self._state_label(),
+                    ),
+                )
             else:
                 self._close(state, message=answer.message)
         return False
@@ -1459,7 +1617,7 @@ class CreditInsuranceDeclaration(models.Model):
                 "Accepted by %(insurer)s.", insurer=self.insurer_id.name
             ),
         }[state]
-        self.message_post(body=body)
+        log_note(self, body)
         if state == "settled":
             self._lift_stop()
         if state == "refused" and self.category == "extension":
@@ -1483,20 +1641,23 @@ class CreditInsuranceDeclaration(models.Model):
             delay = max(delay, timedelta(seconds=error.retry_after))
         vals = {"last_error": error.message, "retry_count": self.retry_count + 1}
         if self.state in FILED_STATES:
-            if self.update_due:
-                vals["next_retry_date"] = now + delay if retryable else False
             vals["next_check_date"] = now + delay
+            if self.update_due and retryable:
+                vals["next_retry_date"] = now + delay
+            elif self.update_due:  # refused: a person reports it in the portal
+                self._ask_manual_update(reason=error.message)
         else:
             vals["state"] = "error"
             vals["next_retry_date"] = now + delay if retryable else False
         self.write(vals)
         if not retryable:
-            self.message_post(
-                body=error.message
+            log_note(
+                self,
+                error.message
                 if isinstance(error, DeliveryUnconfirmed)
                 else self.env._(
                     "Not retried automatically: %(error)s", error=error.message
-                )
+                ),
             )
 
     # ------------------------------------------------- stop of deliveries
@@ -1505,6 +1666,8 @@ class CreditInsuranceDeclaration(models.Model):
         """A declared overdue stops deliveries to the buyer (orders refused)."""
         for declaration in self.filtered(lambda d: d.category == "overdue"):
             buyer = declaration.partner_id.with_company(declaration.company_id).sudo()
+            # Only these two (a partner's other fields are costly to read).
+            buyer.fetch(MANAGED_FIELDS)
             if buyer.credit_insurance_stop:
                 continue  # already stopped, by a person or another declaration
             reason = self.env._(
@@ -1512,18 +1675,20 @@ class CreditInsuranceDeclaration(models.Model):
                 insurer=declaration.insurer_id.name,
                 declaration=declaration.name,
             )
-            buyer.write(
+            # Logged below with the reason: no tracking message besides.
+            buyer.with_context(tracking_disable=True).write(
                 {"credit_insurance_stop": True, "credit_insurance_stop_reason": reason}
             )
             declaration.stop_reason = reason
-            buyer.message_post(
-                body=self.env._(
+            log_note(
+                buyer,
+                self.env._(
                     "Stop of deliveries (%(company)s): %(reason)s. New orders are "
                     "refused until a credit manager lifts it or the insurer "
                     "allows.",
                     company=declaration.company_id.name,
                     reason=reason,
-                )
+                ),
             )
 
     def _lift_stop(self, force=False):
@@ -1546,20 +1711,23 @@ class CreditInsuranceDeclaration(models.Model):
                 and (still_needed or buyer.credit_insurance_stop_reason != reason)
             ):
                 continue
-            buyer.write(
+            buyer.with_context(tracking_disable=True).write(
                 {"credit_insurance_stop": False, "credit_insurance_stop_reason": False}
             )
-            buyer.message_post(
-                body=self.env._(
+            log_note(
+                buyer,
+                self.env._(
                     "Stop of deliveries lifted (%(company)s): declaration "
                     "%(declaration)s is %(state)s.",
                     company=declaration.company_id.name,
                     declaration=declaration.name,
-                    state=dict(self._fields["state"]._description_selection(self.env))[
-                        declaration.state
-                    ],
-                )
+                    state=declaration._state_label(),
+                ),
             )
+
+    def _state_label(self):
+        self.ensure_one()
+        return dict(self._fields["state"]._description_selection(self.env))[self.state]
 
     # ------------------------------------------------------------ extensions
 
@@ -1579,12 +1747,13 @@ class CreditInsuranceDeclaration(models.Model):
                 else False
             )
             move.credit_insurance_extended_due_date = previous
-            move.message_post(
-                body=self.env._(
+            log_note(
+                move,
+                self.env._(
                     "Extension to %(date)s not granted (%(declaration)s): the due "
                     "date is %(due)s again.",
                     date=format_date(self.env, declaration.requested_due_date),
                     declaration=declaration.name,
                     due=format_date(self.env, declaration.previous_due_date),
-                )
+                ),
             )

@@ -2,6 +2,8 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools import SQL
 
+from .credit_insurance_declaration import log_note
+
 
 class CreditInsuranceDeclarationLine(models.Model):
     """One invoice of an overdue declaration (or of an extension request).
@@ -41,8 +43,10 @@ class CreditInsuranceDeclarationLine(models.Model):
     declaration_open = fields.Boolean(related="declaration_id.is_open", store=True)
     declaration_state = fields.Selection(related="declaration_id.state")
     currency_id = fields.Many2one(related="move_id.currency_id", string="Currency")
-    company_currency_id = fields.Many2one(related="move_id.company_currency_id")
-    invoice_date = fields.Date(related="move_id.invoice_date")
+    company_currency_id = fields.Many2one(
+        related="move_id.company_currency_id", string="Company currency"
+    )
+    invoice_date = fields.Date(related="move_id.invoice_date", string="Invoice date")
     due_date = fields.Date(
         string="Due date",
         compute="_compute_due_date",
@@ -68,7 +72,7 @@ class CreditInsuranceDeclarationLine(models.Model):
     )
     disputed = fields.Boolean(related="move_id.credit_insurance_disputed", store=True)
     cover_lost = fields.Boolean(
-        related="move_id.credit_insurance_cover_lost", store=True
+        string="Cover lost", related="move_id.credit_insurance_cover_lost", store=True
     )
     included = fields.Boolean(
         string="Declared",
@@ -77,6 +81,7 @@ class CreditInsuranceDeclarationLine(models.Model):
         help="Unpaid and not disputed: part of the amount declared.",
     )
     amount_declared = fields.Monetary(
+        string="Declared amount",
         compute="_compute_included",
         store=True,
         currency_field="company_currency_id",
@@ -185,8 +190,9 @@ class CreditInsuranceDeclarationLine(models.Model):
         for line in self.filtered(
             lambda line: line.declaration_open and line.category == "overdue"
         ):
-            line.declaration_id.message_post(
-                body=self.env._(
+            log_note(
+                line.declaration_id,
+                self.env._(
                     "Invoice %(invoice)s is disputed: it leaves the declared "
                     "amount until the dispute is cleared.",
                     invoice=line.move_id.name,
@@ -196,5 +202,5 @@ class CreditInsuranceDeclarationLine(models.Model):
                     "The dispute on invoice %(invoice)s is cleared: it is "
                     "declared again.",
                     invoice=line.move_id.name,
-                )
+                ),
             )

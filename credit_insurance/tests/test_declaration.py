@@ -145,6 +145,21 @@ class TestDeclaration(DeclarationCase):
         self.assertEqual(declaration.deadline, DEADLINE, "the earliest deadline")
         self.assertIn(second.name, self.messages(declaration))
 
+    def test_one_open_declaration_per_buyer_and_invoice(self):
+        invoice = self.overdue_invoice(1000.0)
+        self.run_cron(TRIGGER)
+        declaration = self.declarations()
+        Declaration = self.Declaration.with_user(self.manager)
+        with self.assertRaisesRegex(ValidationError, "already has an open declaration"):
+            Declaration.create(
+                {"partner_id": self.buyer.id, "policy_id": self.policy.id}
+            )
+        declaration.with_user(self.manager).action_mark_filed()
+        with self.assertRaisesRegex(ValidationError, "an invoice is declared once"):
+            self.env["credit.insurance.declaration.line"].create(
+                {"declaration_id": declaration.id, "move_id": invoice.id}
+            )
+
     def test_trigger_alert_and_period_must_fit_together(self):
         with self.assertRaisesRegex(ValidationError, "7 \\+ 25 must be less than 30"):
             self.policy.declaration_alert_days = 25

@@ -4,6 +4,8 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import format_date
 
+from ..models.credit_insurance_declaration import log_note
+
 
 class CreditInsuranceExtensionWizard(models.TransientModel):
     """Extension (prorogation) of an insured invoice's due date, within the
@@ -15,14 +17,16 @@ class CreditInsuranceExtensionWizard(models.TransientModel):
     move_id = fields.Many2one("account.move", string="Invoice", required=True)
     policy_id = fields.Many2one(related="move_id.credit_insurance_policy_id")
     insurer_id = fields.Many2one(related="policy_id.insurer_id")
-    original_due_date = fields.Date(related="move_id.invoice_date_due")
+    original_due_date = fields.Date(
+        related="move_id.invoice_date_due", string="Original due date"
+    )
     current_due_date = fields.Date(string="Current due date", compute="_compute_dates")
     max_due_date = fields.Date(
         string="Latest due date allowed",
         compute="_compute_dates",
         help="Original due date plus the policy's maximum extension.",
     )
-    new_due_date = fields.Date(required=True)
+    new_due_date = fields.Date(string="New due date", required=True)
     reason = fields.Text(help="Why the buyer is given more time, for the insurer.")
 
     @api.depends("move_id", "policy_id.max_extension_days")
@@ -64,8 +68,9 @@ class CreditInsuranceExtensionWizard(models.TransientModel):
             }
         )
         move.sudo().credit_insurance_extended_due_date = self.new_due_date
-        move.message_post(
-            body=self.env._(
+        log_note(
+            move,
+            self.env._(
                 "Due date extended to %(date)s (extension %(extension)s); the "
                 "declaration deadline is now %(deadline)s.",
                 date=format_date(self.env, self.new_due_date),
@@ -73,7 +78,7 @@ class CreditInsuranceExtensionWizard(models.TransientModel):
                 deadline=format_date(
                     self.env, move.credit_insurance_declaration_deadline
                 ),
-            )
+            ),
         )
         if self.reason:
             extension.message_post(body=self.reason)
@@ -159,12 +164,13 @@ class CreditInsuranceExtensionWizard(models.TransientModel):
                 )
             )
         line.sudo().unlink()
-        declaration.message_post(
-            body=self.env._(
+        log_note(
+            declaration,
+            self.env._(
                 "Invoice %(invoice)s removed: its due date is extended to %(date)s.",
                 invoice=self.move_id.name,
                 date=format_date(self.env, self.new_due_date),
-            )
+            ),
         )
         if not declaration.line_ids:
             declaration.sudo().write({"state": "cancelled"})

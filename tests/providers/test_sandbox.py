@@ -1,6 +1,7 @@
 """The sandbox insurer, served over real HTTP, through its provider."""
 
 import json
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from odoo.addons.credit_insurance.providers import (
     InsurerTemporaryError,
     LimitRequest,
     OverdueDeclaration,
+    OverdueInvoice,
     ProviderConfig,
     SandboxProvider,
     get_provider_class,
@@ -355,6 +357,67 @@ def test_overdue_declared_exactly_once_then_followed_to_the_claim(sandbox):
     assert [(c.claim_ref, c.status) for c in claims] == [(claim_ref, "open")]
     paid = sandbox_provider.fetch_claim(claim_ref)
     assert (paid.status, paid.indemnity_amount) == ("indemnified", 10_800)
+
+
+def test_declaration_of_several_invoices_updated_then_settled(sandbox):
+    """One buyer's overdue invoices in one declaration; payments and later
+    overdues are reported by sending the whole state again (idempotent)."""
+    sandbox_provider = provider(sandbox)
+    due = date.today() - timedelta(days=10)
+    invoices = (
+        OverdueInvoice(reference="FAC/1", amount=1200, due_date=due),
+        OverdueInvoice(
+            reference="FAC/2",
+            amount=600,
+            due_date=due + timedelta(days=5),
+            invoice_amount=1200,
+            invoice_currency="USD",
+        ),
+    )
+    declaration = OverdueDeclaration(
+        idempotency_key="ODOO-DECL-MULTI",
+        category="overdue",
+        buyer_ref=buyer_ref("404833048", sandbox),
+        invoice_reference="FAC/1",
+        amount=1800,
+        currency="EUR",
+        due_date=due,
+        invoices=invoices,
+    )
+    answer = sandbox_provider.declare_overdue(declaration)
+    assert answer.status == "received"
+    [overdue] = requests.get(
+        f"{sandbox.url}/v1/overdues",
+        params={"idempotencyKey": "ODOO-DECL-MULTI"},
+        headers={"Authorization": f"Bearer {sandbox_provider._token}"},
+        timeout=5,
+    ).json()["overdues"]
+    assert [(i["invoiceNumber"], i["amount"]) for i in overdue["invoices"]] == [
+        ("FAC/1", 1200),
+        ("FAC/2", 600),
+    ]
+    assert overdue["invoices"][1]["invoiceCurrency"] == "USD"
+
+    partly_paid = replace(declaration, amount=600, invoices=invoices[1:])
+    for __ in range(2):  # the same update twice changes nothing
+        updated = sandbox_provider.update_declaration(
+            answer.insurer_reference, partly_paid
+        )
+        assert updated.status == "received"
+    paid = replace(declaration, amount=0, invoices=())
+    settled = sandbox_provider.update_declaration(answer.insurer_reference, paid)
+    assert settled.status == "settled"
+    assert stats(sandbox)["declarations"] == {"ODOO-DECL-MULTI": 1}
+    assert stats(sandbox)["declaration_updates"] == {answer.insurer_reference: 3}
+
+
+def test_provider_copies_share_the_login(sandbox):
+    sandbox_provider = provider(sandbox)
+    sandbox_provider.ensure_authenticated()
+    copy = sandbox_provider.copy_for_thread(requests.Session())
+    copy.find_buyer(BERTHIER)
+    assert copy.session is not sandbox_provider.session
+    assert stats(sandbox)["logins"] == 1
 
 
 def test_extension_request_accepted_within_sixty_days(sandbox):
