@@ -761,7 +761,7 @@ class CreditInsuranceClaim(models.Model):
                     )
             except Exception as error:  # the other insurers go on
                 _logger.exception("%s: pulling claims failed", insurer.name)
-                insurer.sync_error = self.env._(
+                insurer.claims_sync_error = self.env._(
                     "Unexpected error: %(error)s", error=error
                 )
             if can_commit():
@@ -870,6 +870,9 @@ class CreditInsuranceInsurer(models.Model):
         help="The insurer as a partner of journal entries: indemnities it owes, "
         "its payments, recoveries owed back. Created when first needed.",
     )
+    claims_sync_error = fields.Text(
+        string="Last claim synchronisation problem", readonly=True, copy=False
+    )
     claims_synced_until = fields.Datetime(
         string="Claims pulled up to",
         readonly=True,
@@ -901,7 +904,7 @@ class CreditInsuranceInsurer(models.Model):
             batch = provider.fetch_claims(self.claims_synced_until, limit=batch_size)
         except InsurerError as error:
             if not self._record_call_failure(error):
-                self.sync_error = error.message
+                self.claims_sync_error = error.message
             return False
         Claim = self.env["credit.insurance.claim"]
         problems = []
@@ -949,7 +952,8 @@ class CreditInsuranceInsurer(models.Model):
             {
                 "claims_synced_until": batch.next_since,
                 "last_sync_date": fields.Datetime.now(),
-                "sync_error": self.env._(
+                # Kept apart from the decisions' problems: each sync clears its own.
+                "claims_sync_error": self.env._(
                     "Claims not recorded:\n%(list)s", list="\n".join(problems)
                 )
                 if problems

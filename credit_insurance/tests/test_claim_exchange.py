@@ -57,7 +57,7 @@ class TestClaimExchange(SandboxCase, ClaimCase):
             ],
         )
         self.assertEqual(claim.invoice_ids, invoice)
-        self.assertFalse(self.insurer.sync_error)
+        self.assertFalse(self.insurer.claims_sync_error)
         self.assertTrue(self.insurer.claims_synced_until)
         self.assertEqual(self.at_insurer(claim.claim_ref)["status"], "OPEN")
 
@@ -108,8 +108,9 @@ class TestClaimExchange(SandboxCase, ClaimCase):
         self.sandbox.stop()
         self.Claim._cron_pull_claims()
         self.assertEqual(claim.state, "under_review")
-        self.assertTrue(self.insurer.sync_error)
-        self.assertNotIn(self.insurer.sudo().api_key, self.insurer.sync_error)
+        self.assertTrue(self.insurer.claims_sync_error)
+        self.assertNotIn(self.insurer.sudo().api_key, self.insurer.claims_sync_error)
+        self.assertFalse(self.insurer.sync_error, "the decisions' problems apart")
 
     def test_insurers_without_a_claim_api_are_left_to_manual_updates(self):
         __, declaration = self.claim_opened_at_the_insurer()
