@@ -17,6 +17,7 @@
         "data/ir_sequence.xml",
         "data/credit_insurance_turnover_cron.xml",
         "data/credit_insurance_declaration_data.xml",
+        "data/credit_insurance_claim_data.xml",
         "views/credit_insurance_insurer_views.xml",
         "views/credit_insurance_policy_views.xml",
         "views/credit_insurance_limit_views.xml",
@@ -25,6 +26,7 @@
         "views/res_partner_views.xml",
         "views/account_move_views.xml",
         "views/sale_order_views.xml",
+        "views/credit_insurance_claim_views.xml",
         "wizards/credit_insurance_limit_request_wizard_views.xml",
         "views/credit_insurance_turnover_declaration_views.xml",
         "views/credit_insurance_dashboard_views.xml",
@@ -35,6 +37,7 @@
     "demo": [
         "demo/credit_insurance_demo.xml",
         "demo/credit_insurance_declaration_demo.xml",
+        "demo/credit_insurance_claim_demo.xml",
     ],
     "assets": {
         "web.assets_backend": [

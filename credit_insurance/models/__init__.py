@@ -12,3 +12,5 @@ from . import sale_order
 from . import sale_order_line
 from . import credit_insurance_declaration
 from . import credit_insurance_declaration_line
+from . import credit_insurance_claim
+from . import credit_insurance_claim_recovery

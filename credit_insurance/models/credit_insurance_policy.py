@@ -1,5 +1,7 @@
+from dateutil.relativedelta import relativedelta
+
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 
 POLICY_TYPES = [
     ("global", "Global (whole turnover)"),
@@ -160,6 +162,44 @@ class CreditInsurancePolicy(models.Model):
     limit_count = fields.Integer(compute="_compute_limit_count")
     note = fields.Html()
 
+    # --- Claims: accounting and remaining maximum liability (issue 6) -------
+    claim_journal_id = fields.Many2one(
+        "account.journal",
+        string="Claims journal",
+        check_company=True,
+        domain="[('type', '=', 'general')]",
+        tracking=True,
+        help="Journal of the indemnity and recovery entries. Empty: the "
+        "company's first miscellaneous journal.",
+    )
+    insurer_receivable_account_id = fields.Many2one(
+        "account.account",
+        string="Insurer account",
+        check_company=True,
+        domain="[('account_type', '=', 'asset_receivable'), ('reconcile', '=', True)]",
+        tracking=True,
+        help="Receivable account where the indemnity the insurer owes waits for "
+        "its payment, and where recoveries owed back to it are credited. Empty: "
+        "the insurer partner's receivable account.",
+    )
+    claim_recovery_account_id = fields.Many2one(
+        "account.account",
+        string="Recoveries passed back account",
+        check_company=True,
+        domain="[('account_type', 'in', ('expense', 'expense_other'))]",
+        tracking=True,
+        help="Expense account debited with the insurer's share of what a buyer "
+        "pays after the indemnity.",
+    )
+    claim_ids = fields.One2many("credit.insurance.claim", "policy_id")
+    claim_count = fields.Integer(compute="_compute_claim_count")
+    remaining_max_liability = fields.Monetary(
+        string="Remaining maximum liability",
+        compute="_compute_remaining_max_liability",
+        help="Annual maximum liability less the indemnities of the current "
+        "policy year (0 when the policy has no maximum).",
+    )
+
     _sql_constraints = [
         (
             "name_insurer_uniq",
@@ -172,6 +212,102 @@ class CreditInsurancePolicy(models.Model):
     def _compute_limit_count(self):
         for policy in self:
             policy.limit_count = len(policy.limit_ids)
+
+    @api.depends("claim_ids")
+    def _compute_claim_count(self):
+        for policy in self:
+            policy.claim_count = len(policy.claim_ids)
+
+    @api.depends(
+        "annual_max_liability", "claim_ids.indemnity_amount", "claim_ids.state"
+    )
+    def _compute_remaining_max_liability(self):
+        today = fields.Date.context_today(self)
+        for policy in self:
+            policy.remaining_max_liability = (
+                policy._remaining_max_liability(today) or 0.0
+            )
+
+    def _policy_year(self, day):
+        """First and last day of the policy year containing ``day`` (years run
+        from the anniversary of the start date)."""
+        self.ensure_one()
+        start = self.date_start
+        years = max(
+            day.year - start.year - ((day.month, day.day) < (start.month, start.day)), 0
+        )
+        first = start + relativedelta(years=years)
+        return first, first + relativedelta(years=1, days=-1)
+
+    def _remaining_max_liability(self, day, exclude=None):
+        """What the insurer may still pay in the policy year of ``day``; None
+        without a maximum. ``exclude``: claims not to count (the one computed)."""
+        self.ensure_one()
+        if not self.annual_max_liability:
+            return None
+        first, last = self._policy_year(day)
+        domain = [
+            ("policy_id", "=", self._origin.id),
+            ("state", "in", ("approved", "partial", "paid", "closed")),
+            ("date_indemnity", ">=", first),
+            ("date_indemnity", "<=", last),
+        ]
+        if exclude:
+            domain.append(("id", "not in", exclude._origin.ids))
+        [(paid,)] = (
+            self.env["credit.insurance.claim"]
+            .sudo()
+            ._read_group(domain, aggregates=["indemnity_amount:sum"])
+        )
+        return max(self.annual_max_liability - paid, 0.0)
+
+    def _claim_journal(self):
+        self.ensure_one()
+        journal = self.claim_journal_id or self.env["account.journal"].search(
+            [
+                *self.env["account.journal"]._check_company_domain(self.company_id),
+                ("type", "=", "general"),
+            ],
+            limit=1,
+        )
+        if not journal:
+            raise UserError(
+                self.env._(
+                    "Policy %(policy)s: choose the journal of claim entries.",
+                    policy=self.display_name,
+                )
+            )
+        return journal
+
+    def _claim_insurer_account(self):
+        self.ensure_one()
+        return (
+            self.insurer_receivable_account_id
+            or self.insurer_id._get_accounting_partner()
+            .with_company(self.company_id)
+            .property_account_receivable_id
+        )
+
+    def _claim_recovery_account(self):
+        self.ensure_one()
+        if not self.claim_recovery_account_id:
+            raise UserError(
+                self.env._(
+                    "Policy %(policy)s: choose the account of recoveries passed "
+                    "back to the insurer (Claims and premium tab).",
+                    policy=self.display_name,
+                )
+            )
+        return self.claim_recovery_account_id
+
+    def action_view_claims(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "credit_insurance.credit_insurance_claim_action"
+        )
+        action["domain"] = [("policy_id", "=", self.id)]
+        action["context"] = {"default_policy_id": self.id}
+        return action
 
     @api.depends("name", "insurer_id")
     def _compute_display_name(self):

@@ -92,6 +92,10 @@ class ResPartner(models.Model):
         help="Open invoices of this buyer not declared to the insurer by their "
         "deadline: they are no longer insured.",
     )
+    # Claims (models/credit_insurance_claim.py), current company.
+    credit_insurance_claim_count = fields.Integer(
+        string="Claims", compute="_compute_credit_insurance_claim_count"
+    )
 
     @api.depends_context("company")
     @api.depends("commercial_partner_id")
@@ -261,6 +265,35 @@ class ResPartner(models.Model):
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "credit_insurance.credit_insurance_limit_action"
+        )
+        action["domain"] = [("partner_id", "=", self.commercial_partner_id.id)]
+        action["context"] = {"default_partner_id": self.commercial_partner_id.id}
+        return action
+
+    @api.depends_context("company")
+    def _compute_credit_insurance_claim_count(self):
+        buyers = self._origin.commercial_partner_id
+        counts = dict(
+            self.env["credit.insurance.claim"]
+            .sudo()
+            ._read_group(
+                [
+                    ("partner_id", "in", buyers.ids),
+                    ("company_id", "=", self.env.company.id),
+                ],
+                ["partner_id"],
+                ["__count"],
+            )
+        )
+        for partner in self:
+            partner.credit_insurance_claim_count = counts.get(
+                partner._origin.commercial_partner_id, 0
+            )
+
+    def action_view_credit_insurance_claims(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "credit_insurance.credit_insurance_claim_action"
         )
         action["domain"] = [("partner_id", "=", self.commercial_partner_id.id)]
         action["context"] = {"default_partner_id": self.commercial_partner_id.id}

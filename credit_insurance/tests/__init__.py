@@ -14,3 +14,5 @@ from . import test_sale_order_rpc
 from . import test_order_limit_tour
 from . import test_declaration
 from . import test_declaration_exchange
+from . import test_claim
+from . import test_claim_exchange
