@@ -51,6 +51,10 @@ class CreditInsuranceDashboard(models.AbstractModel):
         )
         Request = self.env["credit.insurance.limit.request"]
         Turnover = self.env["credit.insurance.turnover.declaration"]
+        Declaration = self.env["credit.insurance.declaration"]
+        Claim = self.env["credit.insurance.claim"]
+        open_claims = Claim.search(self._section_domain("claims"))
+        year_start = today.replace(month=1, day=1)
         return {
             "company": company.name,
             "currency_id": currency.id,
@@ -105,6 +109,39 @@ class CreditInsuranceDashboard(models.AbstractModel):
                 "errors": Request.search_count(self._section_domain("request_errors")),
                 "drafts": Request.search_count(self._section_domain("request_drafts")),
             },
+            "declarations": {
+                "to_file": Declaration.search_count(
+                    self._section_domain("declarations_to_file")
+                ),
+                "filed": Declaration.search_count(
+                    self._section_domain("declarations_filed")
+                ),
+            },
+            "claims": {
+                "open": len(open_claims),
+                "by_state": [
+                    {"state": state, "label": label, "count": count}
+                    for state, label in Claim._fields["state"]._description_selection(
+                        self.env
+                    )
+                    if (
+                        count := len(
+                            open_claims.filtered(lambda c, s=state: c.state == s)
+                        )
+                    )
+                ],
+                "expected": sum(
+                    open_claims.filtered(
+                        lambda c: c.state in ("approved", "partial")
+                    ).mapped("indemnity_amount")
+                ),
+                "received_this_year": sum(
+                    Claim.search(
+                        self._section_domain("claims_paid")
+                        + [("date_indemnity", ">=", year_start)]
+                    ).mapped("indemnity_received")
+                ),
+            },
             "turnover": {
                 "to_declare": Turnover.search_count(self._section_domain("turnover")),
                 "late": Turnover.search_count(self._section_domain("turnover_late")),
@@ -153,6 +190,12 @@ class CreditInsuranceDashboard(models.AbstractModel):
             "turnover": [("state", "=", "draft")],
             "turnover_late": [("state", "=", "draft"), ("date_due", "<", today)],
             "deadlines": self._deadline_domain(today),
+            "declarations_to_file": [("state", "in", ("draft", "to_file", "error"))],
+            "declarations_filed": [
+                ("state", "in", ("filed", "acknowledged", "in_collection"))
+            ],
+            "claims": [("state", "not in", ("rejected", "paid", "closed"))],
+            "claims_paid": [("state", "in", ("paid", "closed"))],
         }
         return company + domains[section]
 
@@ -167,6 +210,10 @@ class CreditInsuranceDashboard(models.AbstractModel):
         "turnover": TURNOVER_ACTION,
         "turnover_late": TURNOVER_ACTION,
         "deadlines": "account.action_move_out_invoice_type",
+        "declarations_to_file": "credit_insurance.credit_insurance_declaration_action",
+        "declarations_filed": "credit_insurance.credit_insurance_declaration_action",
+        "claims": "credit_insurance.credit_insurance_claim_action",
+        "claims_paid": "credit_insurance.credit_insurance_claim_action",
     }
 
     @api.model

@@ -31,6 +31,8 @@ class TestDashboard(CreditInsuranceCommon):
         self.assertEqual(top, {"Over SA": 1000.0})  # VAT not covered
         self.assertEqual(data["totals"]["over_limit"], 1)
         self.assertGreaterEqual(data["totals"]["uninsured"], 1000.0)
+        self.assertEqual(data["claims"]["open"], 0)
+        self.assertEqual(data["declarations"]["to_file"], 0)
         belgium = next(r for r in data["by_country"] if r["country"] == "Belgium")
         self.assertEqual((belgium["limit"], belgium["exposure"]), (1000.0, 2000.0))
 
