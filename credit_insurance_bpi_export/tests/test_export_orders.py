@@ -107,3 +107,20 @@ class TestExportOrders(ExportCommon):
         invoice = self.no_tax_invoice(1000.0, self.us_buyer)
         self.assertEqual(invoice.state, "posted")
         self.assertEqual(invoice.credit_insurance_cover_state, "political")
+
+    def test_refusal_reads_in_french(self):
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.env["ir.module.module"]._load_module_terms(
+            ["credit_insurance", "credit_insurance_bpi_export"],
+            ["fr_FR"],
+            overwrite=True,
+        )
+        self.set_cap(self.us, 1000.0)
+        self.make_export_limit(self.us_buyer, 20000.0)
+        order = self.make_order(2000.0, buyer=self.us_buyer, confirm=False)
+        self.assertRefused(
+            order.with_context(lang="fr_FR"),
+            "Couverture export : Plafond pays atteint",
+            # (country names come with the base module's French terms)
+            "Plafond pays (United States) : $\xa01\xa0000,00, dont $\xa00,00 déjà",
+        )
