@@ -225,25 +225,14 @@ class CreditInsuranceCover(models.AbstractModel):
             elif kind == "policy":
                 policies.append(data)
             elif kind == "decision":
-                decisions[buyer_id] = data
+                decisions.setdefault(buyer_id, []).append(data)
             elif kind == "stop":
                 stopped.add(buyer_id)
             else:
                 amounts = receivables if kind == "receivable" else uninvoiced
                 amounts[buyer_id][currency_id] = (gross or 0.0, net or 0.0)
-        policy_of = {policy["id"]: policy for policy in policies}
-        # The global policy covers the buyers without a named decision.
-        global_policy = next(
-            (
-                policy
-                for policy in sorted(
-                    policies,
-                    key=lambda p: (p["date_start"], p["id"]),
-                    reverse=True,
-                )
-                if policy["policy_type"] == "global"
-            ),
-            None,
+        terms = self._cover_terms(
+            sorted(set(buyer_of.values())), policies, decisions, company, date
         )
         to_company = self._conversion_rates(
             company,
@@ -253,14 +242,17 @@ class CreditInsuranceCover(models.AbstractModel):
                 for amounts in (*receivables.values(), *uninvoiced.values())
                 for currency_id in amounts
             }
-            | {row["currency_id"] for row in (*policies, *decisions.values())},
+            | {
+                row["currency_id"]
+                for policy, decision in terms.values()
+                for row in (policy, decision)
+                if row
+            },
         )
         Policy = self.env["credit.insurance.policy"].sudo()
         Limit = self.env["credit.insurance.limit"].sudo()
         covers = {}
-        for buyer_id in sorted(set(buyer_of.values())):
-            decision = decisions.get(buyer_id)
-            policy = policy_of[decision["policy_id"]] if decision else global_policy
+        for buyer_id, (policy, decision) in terms.items():
             if decision:
                 limit = (decision["insured_amount"] or 0.0) * to_company[
                     decision["currency_id"]
@@ -291,6 +283,39 @@ class CreditInsuranceCover(models.AbstractModel):
                 enforcement_mode=policy["enforcement_mode"] if policy else False,
             )
         return covers, buyer_of
+
+    @api.model
+    def _cover_terms(self, buyer_ids, policies, decisions, company, date):
+        """``{buyer id: (policy, decision)}``: which policy and which named
+        decision (rows of :meth:`_cover_query`, ``None`` when none) give each
+        buyer its cover, in ``buyer_ids`` order.
+
+        ``policies`` are the policies in force; ``decisions`` maps a buyer to
+        its decisions in force, the latest of each policy. A buyer's latest
+        decision applies; without one, the global policy covers it.
+        """
+        policy_of = {policy["id"]: policy for policy in policies}
+        global_policy = max(
+            (policy for policy in policies if policy["policy_type"] == "global"),
+            key=lambda p: (p["date_start"], p["id"]),
+            default=None,
+        )
+        terms = {}
+        for buyer_id in buyer_ids:
+            decision = self._latest_decision(decisions.get(buyer_id, ()))
+            terms[buyer_id] = (
+                (policy_of[decision["policy_id"]], decision)
+                if decision
+                else (global_policy, None)
+            )
+        return terms
+
+    @staticmethod
+    def _latest_decision(decisions):
+        """The latest of decision rows (the last one taking effect), or None."""
+        return max(
+            decisions, key=lambda d: (d["date_effective"], d["id"]), default=None
+        )
 
     # ------------------------------------------------------------ queries
 
@@ -413,10 +438,10 @@ class CreditInsuranceCover(models.AbstractModel):
         insured_only,
     ):
         """Everything a cover needs, in one statement: the buyer of each
-        partner, the policies and named decisions in force (the latest when
-        several policies name a buyer), open receivables, orders not yet
-        invoiced and stops of deliveries. The arguments are values, or the
-        function's parameters (SQL)."""
+        partner, the policies and named decisions in force (the latest of each
+        policy naming a buyer; :meth:`_cover_terms` chooses), open receivables,
+        orders not yet invoiced and stops of deliveries. The arguments are
+        values, or the function's parameters (SQL)."""
         Limit = self.env["credit.insurance.limit"].sudo()
         decisions = Limit._search(
             [
@@ -445,11 +470,11 @@ class CreditInsuranceCover(models.AbstractModel):
                        vat_covered, enforcement_mode
                   FROM credit_insurance_policy WHERE id IN %(policies)s
             ), decision AS (
-                SELECT DISTINCT ON (partner_id)
-                       id, partner_id, policy_id, insured_amount, currency_id,
-                       coverage_pct
+                SELECT DISTINCT ON (partner_id, policy_id)
+                       id, partner_id, policy_id, date_effective, insured_amount,
+                       currency_id, coverage_pct
                   FROM credit_insurance_limit WHERE id IN %(decisions)s
-              ORDER BY partner_id, date_effective DESC, id DESC
+              ORDER BY partner_id, policy_id, date_effective DESC, id DESC
             )
             SELECT 'buyer'::text, buyer_id, NULL::integer, NULL::numeric,
                    NULL::numeric, jsonb_build_object('partner_id', partner_id)

@@ -7,3 +7,4 @@ from . import credit_insurance_cover
 from . import res_partner
 from . import account_move
 from . import credit_insurance_export_document
+from . import sale_order

@@ -9,12 +9,16 @@ set-based: a fixed number of queries for any batch of buyers.
 """
 
 import dataclasses
+from collections import defaultdict
 from dataclasses import dataclass
 
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from odoo.addons.credit_insurance.models.credit_insurance_cover import BuyerCover
+from odoo.addons.credit_insurance.models.credit_insurance_cover import (
+    BuyerCover,
+    ExposureCheck,
+)
 
 
 @dataclass(frozen=True)
@@ -64,18 +68,99 @@ class ExportBuyerCover(BuyerCover):
         return ""
 
 
+@dataclass(frozen=True)
+class ExportExposureCheck(ExposureCheck):
+    """An order to a buyer abroad, checked against the export rules too.
+
+    ``country_exposure`` is the exposure of the buyer's country without the
+    order (but with the orders before it in the same batch), None when the
+    country has no cap.
+    """
+
+    country_exposure: float | None = None
+
+    @property
+    def block_reason(self):
+        """Why the export policy refuses the order whatever its limit, or ''."""
+        cover = self.cover
+        if cover.political_event or cover.exclusion:
+            return cover.block_reason
+        if self.country_exposure is not None and (
+            self.currency.compare_amounts(
+                self.country_exposure + self.amount, cover.country_cap
+            )
+            > 0
+        ):
+            return "country_cap"
+        return ""
+
+    @property
+    def shortfall(self):
+        if self.cover.political_event or self.cover.exclusion:
+            return self.currency.round(self.amount)
+        shortfall = super().shortfall
+        if self.country_exposure is not None:
+            country = self.country_exposure + self.amount - self.cover.country_cap
+            shortfall = max(shortfall, self.currency.round(country))
+        return shortfall
+
+    @property
+    def over_limit(self):
+        return super().over_limit or bool(self.block_reason)
+
+
 class CreditInsuranceCover(models.AbstractModel):
     _inherit = "credit.insurance.cover"
 
+    # ------------------------------------------------------ which policy
+
     @api.model
-    def _get_buyer_covers(
-        self, partners, date=None, exclude_moves=None, exclude_orders=None
+    def _cover_terms(self, buyer_ids, policies, decisions, company, date):
+        """Buyers abroad fall under the export policy in force: only its
+        decisions count for them, and without one its discretionary limit."""
+        terms = super()._cover_terms(buyer_ids, policies, decisions, company, date)
+        export_policy = max(
+            (policy for policy in policies if policy["policy_type"] == "export"),
+            key=lambda p: (p["date_start"], p["id"]),
+            default=None,
+        )
+        if not export_policy:
+            return terms
+        buyers = self.env["res.partner"].sudo().browse(buyer_ids)
+        for buyer in self._foreign_buyers(buyers, company):
+            decision = self._latest_decision(
+                decision
+                for decision in decisions.get(buyer.id, ())
+                if decision["policy_id"] == export_policy["id"]
+            )
+            terms[buyer.id] = (export_policy, decision)
+        return terms
+
+    @api.model
+    def _foreign_buyers(self, buyers, company):
+        """Buyers located in another country than the company's."""
+        located = buyers.filtered("country_id")
+        if not located:
+            return located  # without reading the company's country (a query)
+        home = company.country_id
+        return located.filtered(lambda b: b.country_id != home)
+
+    # ------------------------------------------------------ export rules
+
+    @api.model
+    def _compute_covers(
+        self,
+        partners,
+        date=None,
+        exclude_moves=None,
+        exclude_orders=None,
+        insured_only=False,
+        lock=False,
     ):
-        covers = super()._get_buyer_covers(
-            partners,
-            date=date,
-            exclude_moves=exclude_moves,
-            exclude_orders=exclude_orders,
+        """Covers under the export policy become :class:`ExportBuyerCover`:
+        exclusions, political events and country caps applied."""
+        covers, buyer_of = super()._compute_covers(
+            partners, date, exclude_moves, exclude_orders, insured_only, lock
         )
         export = {
             buyer_id: cover
@@ -83,10 +168,10 @@ class CreditInsuranceCover(models.AbstractModel):
             if cover.policy.policy_type == "export"
         }
         if not export:
-            return covers
+            return covers, buyer_of
         company = self.env.company
         date = fields.Date.to_date(date) or fields.Date.context_today(self)
-        buyers = self.env["res.partner"].browse(export)
+        buyers = self.env["res.partner"].sudo().browse(export)
         country_of = {buyer.id: buyer.country_id for buyer in buyers}
         countries = buyers.country_id
         events = self.env["credit.insurance.political.event"]._events_in_force(
@@ -118,7 +203,7 @@ class CreditInsuranceCover(models.AbstractModel):
                     country_receivables=receivables,
                     country_uninvoiced=uninvoiced,
                 )
-        return covers
+        return covers, buyer_of
 
     @staticmethod
     def _group_by_policy(covers):
@@ -127,60 +212,49 @@ class CreditInsuranceCover(models.AbstractModel):
             grouped.setdefault(cover.policy, []).append(cover)
         return grouped
 
-    # ------------------------------------------------------ which policy
-
     @api.model
-    def _export_policy(self, company, date):
-        Policy = self.env["credit.insurance.policy"].sudo()
-        return Policy.search(
-            [
-                ("company_id", "=", company.id),
-                ("policy_type", "=", "export"),
-                *Policy._in_force_domain(date),
-            ],
-            limit=1,
+    def _check_documents(
+        self,
+        documents,
+        exclude_moves=None,
+        exclude_orders=None,
+        lock=False,
+        cumulative=True,
+    ):
+        """Orders to buyers abroad must also fit the export rules: no new
+        cover under a political event or in an excluded country, and orders
+        of one country add up against its cap.
+
+        Invoices keep the core check: one posted beyond these rules is
+        recorded as not (fully) insured by its cover state, not refused.
+        """
+        checks = super()._check_documents(
+            documents, exclude_moves, exclude_orders, lock, cumulative
         )
-
-    @api.model
-    def _foreign_buyers(self, buyers, company):
-        """Buyers located in another country than the company's."""
-        located = buyers.filtered("country_id")
-        if not located:
-            return located  # without reading the company's country (a query)
-        home = company.country_id
-        return located.filtered(lambda b: b.country_id != home)
-
-    @api.model
-    def _decisions_in_force(self, buyers, company, date):
-        """Buyers abroad count only the decisions of the export policy in force."""
-        decisions = super()._decisions_in_force(buyers, company, date)
-        foreign = self._foreign_buyers(buyers, company)
-        export_policy = foreign and self._export_policy(company, date)
-        if not export_policy:
-            return decisions
-        for buyer in foreign:
-            decisions.pop(buyer.id, None)
-        Limit = self.env["credit.insurance.limit"].sudo()
-        for decision in Limit.search(
-            [
-                ("partner_id", "in", foreign.ids),
-                ("policy_id", "=", export_policy.id),
-                *Limit._in_force_domain(date),
-            ],
-            order="date_effective desc, id desc",
-        ):
-            decisions.setdefault(decision.partner_id.id, decision)
-        return decisions
-
-    @api.model
-    def _default_policies(self, buyers, company, date):
-        """Buyers abroad without a named decision fall under the export policy."""
-        policies = super()._default_policies(buyers, company, date)
-        foreign = self._foreign_buyers(buyers, company)
-        export_policy = foreign and self._export_policy(company, date)
-        if export_policy:
-            policies.update(dict.fromkeys(foreign.ids, export_policy))
-        return policies
+        consumed = defaultdict(float)
+        result = []
+        for check in checks:
+            cover = check.cover
+            if check.document.record._name != "sale.order" or not isinstance(
+                cover, ExportBuyerCover
+            ):
+                result.append(check)
+                continue
+            country_exposure = None
+            if cover.country_cap is not None:
+                country_exposure = cover.country_exposure + consumed[cover.country_id]
+                if cumulative:
+                    consumed[cover.country_id] += check.amount
+            result.append(
+                ExportExposureCheck(
+                    **{
+                        field.name: getattr(check, field.name)
+                        for field in dataclasses.fields(ExposureCheck)
+                    },
+                    country_exposure=country_exposure,
+                )
+            )
+        return result
 
     # ------------------------------------------------------ country caps
 
@@ -190,51 +264,60 @@ class CreditInsuranceCover(models.AbstractModel):
     ):
         """``{country id: (cap, receivables, uninvoiced)}`` for the capped countries
         among ``countries``, in company currency, over all the buyers of each
-        country (VAT included or not as the policy says)."""
+        country (VAT included or not as the policy says). One query, through
+        the core's exposure queries."""
         caps = policy.sudo().country_cap_ids.filtered(
             lambda cap: cap.country_id in countries
         )
         if not caps:
             return {}
+        buyer_ids = SQL(
+            """ARRAY(SELECT id FROM res_partner
+                      WHERE id = commercial_partner_id
+                        AND country_id = ANY(%s))""",
+            caps.country_id.ids,
+        )
+        moves = exclude_moves.ids if exclude_moves else []
+        orders = exclude_orders.ids if exclude_orders else []
         rows = self.env.execute_query(
             SQL(
                 """
-                SELECT id, country_id
-                  FROM res_partner
-                 WHERE id = commercial_partner_id
-                   AND country_id = ANY(%(country_ids)s)
+                SELECT amounts.kind, partner.country_id, amounts.currency_id,
+                       SUM(amounts.gross), SUM(amounts.net)
+                  FROM (SELECT 'receivable', * FROM (%(receivables)s) AS r
+                         UNION ALL
+                        SELECT 'order', * FROM (%(orders)s) AS o
+                       ) AS amounts(kind, buyer_id, currency_id, gross, net)
+                  JOIN res_partner partner ON partner.id = amounts.buyer_id
+              GROUP BY 1, 2, 3
                 """,
-                country_ids=caps.country_id.ids,
+                receivables=self._open_receivables_query(company.id, buyer_ids, moves),
+                orders=self._uninvoiced_orders_query(company.id, buyer_ids, orders),
             )
         )
-        country_of = dict(rows)
-        buyers = self.env["res.partner"].browse(country_of)
-        receivables = self._open_receivables(buyers, company, exclude_moves)
-        uninvoiced = self._uninvoiced_orders(buyers, company, exclude_orders)
         to_company = self._conversion_rates(
             company,
             date,
-            {currency_id for rows in receivables.values() for currency_id in rows}
-            | {currency_id for rows in uninvoiced.values() for currency_id in rows}
-            | {policy.currency_id.id},
+            {row[2] for row in rows} | {policy.currency_id.id},
         )
-        by_country = {}
-        for buyer_id, country_id in country_of.items():
-            for index, amounts in enumerate((receivables, uninvoiced)):
-                total = self._sum_converted(
-                    amounts.get(buyer_id, {}), to_company, policy.vat_covered, company
-                )
-                by_country.setdefault(country_id, [0.0, 0.0])[index] += total
+        amounts = defaultdict(dict)  # {(kind, country id): {currency id: ...}}
+        for kind, country_id, currency_id, gross, net in rows:
+            amounts[kind, country_id][currency_id] = (gross or 0.0, net or 0.0)
         result = {}
         for cap in caps:
-            country_receivables, country_uninvoiced = by_country.get(
-                cap.country_id.id, (0.0, 0.0)
-            )
-            result[cap.country_id.id] = (
+            country_id = cap.country_id.id
+            result[country_id] = (
                 company.currency_id.round(
                     cap.cap_amount * to_company[policy.currency_id.id]
                 ),
-                company.currency_id.round(country_receivables),
-                company.currency_id.round(country_uninvoiced),
+                *(
+                    self._sum_converted(
+                        amounts[kind, country_id],
+                        to_company,
+                        policy.vat_covered,
+                        company,
+                    )
+                    for kind in ("receivable", "order")
+                ),
             )
         return result

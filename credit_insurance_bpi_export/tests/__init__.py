@@ -1,2 +1,3 @@
 from . import test_export_cover
 from . import test_export_documents
+from . import test_export_orders
