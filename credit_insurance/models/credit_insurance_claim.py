@@ -18,7 +18,7 @@ import logging
 import requests
 
 from odoo import Command, api, fields, models
-from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.exceptions import UserError, ValidationError
 
 from ..providers import InsurerError, InsurerProvider, get_provider_class
 from .credit_insurance_insurer import can_commit
@@ -384,12 +384,9 @@ class CreditInsuranceClaim(models.Model):
             )
 
     def _check_manager(self):
-        if not self.env.su and not self.env.user.has_group(
-            "credit_insurance.group_credit_insurance_manager"
-        ):
-            raise AccessError(
-                self.env._("Only credit insurance managers can move a claim on.")
-            )
+        self.env.company._check_credit_insurance_manager(
+            self.env._("Only credit insurance managers can move a claim on.")
+        )
 
     def _check_state(self, allowed, action):
         for claim in self:

@@ -26,7 +26,7 @@ import requests
 from markupsafe import escape
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
 from odoo.tools import SQL, format_date
 
@@ -539,15 +539,12 @@ class CreditInsuranceDeclaration(models.Model):
 
     def _check_manager(self):
         """Workflow buttons write with sudo in places: check the group here."""
-        if not self.env.su and not self.env.user.has_group(
-            "credit_insurance.group_credit_insurance_manager"
-        ):
-            raise AccessError(
-                self.env._(
-                    "Only credit insurance managers can file, update or cancel "
-                    "declarations."
-                )
+        self.env.company._check_credit_insurance_manager(
+            self.env._(
+                "Only credit insurance managers can file, update or cancel "
+                "declarations."
             )
+        )
 
     def action_send(self):
         """Queue for the insurer (the exchange runs at once); with a manual
@@ -871,7 +868,7 @@ class CreditInsuranceDeclaration(models.Model):
         """An activity and an e-mail for each credit manager, once per deadline."""
         template = self.env.ref("credit_insurance.mail_template_declaration_deadline")
         for declaration in self:
-            managers = self._credit_managers(declaration.company_id)
+            managers = declaration.company_id._credit_insurance_managers()
             summary = self.env._(
                 "Overdue declaration to file by %(deadline)s: %(buyer)s",
                 deadline=format_date(self.env, declaration.next_deadline),
@@ -994,7 +991,7 @@ class CreditInsuranceDeclaration(models.Model):
                     invoices=", ".join(declaration_lines.move_id.mapped("name")),
                 ),
             )
-            for user in self._credit_managers(declaration.company_id):
+            for user in declaration.company_id._credit_insurance_managers():
                 declaration.activity_schedule(
                     "mail.mail_activity_data_todo",
                     summary=self.env._(
@@ -1003,19 +1000,6 @@ class CreditInsuranceDeclaration(models.Model):
                     user_id=user.id,
                 )
         return len(ids) > limit
-
-    @api.model
-    def _credit_managers(self, company):
-        """Active internal users of the credit manager group in ``company``."""
-        return (
-            self.env.ref("credit_insurance.group_credit_insurance_manager")
-            .sudo()
-            .users.filtered(
-                lambda user: (
-                    user.active and not user.share and company in user.company_ids
-                )
-            )
-        )
 
     # ------------------------------------------------------ manual insurers
 
@@ -1042,7 +1026,7 @@ class CreditInsuranceDeclaration(models.Model):
                     buyer=declaration.partner_id.name,
                 )
             )
-            for user in self._credit_managers(declaration.company_id):
+            for user in declaration.company_id._credit_insurance_managers():
                 declaration.activity_schedule(
                     "mail.mail_activity_data_todo",
                     date_deadline=declaration.next_deadline
@@ -1084,7 +1068,7 @@ class CreditInsuranceDeclaration(models.Model):
                 )
                 or "-",
             )
-            for user in self._credit_managers(declaration.company_id):
+            for user in declaration.company_id._credit_insurance_managers():
                 declaration.activity_schedule(
                     "mail.mail_activity_data_todo",
                     summary=self.env._(

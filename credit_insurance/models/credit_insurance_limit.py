@@ -533,13 +533,9 @@ class CreditInsuranceLimit(models.Model):
     def _notify_limit_cut(self):
         """Tell the buyer's salesperson and the credit managers that the
         insurer cuts a limit, before it takes effect."""
-        managers = self.env.ref(
-            "credit_insurance.group_credit_insurance_manager"
-        ).users.filtered(lambda user: user.active and not user.share)
         for limit in self:
             users = (
-                limit.partner_id.user_id
-                | managers.filtered(lambda u, c=limit.company_id: c in u.company_ids)
+                limit.partner_id.user_id | limit.company_id._credit_insurance_managers()
             ).filtered("active")
             previous = limit.history_ids.filtered(
                 lambda d, lim=limit: d.date_effective < lim.date_effective

@@ -8,7 +8,7 @@ import requests
 from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from ..providers.base import TurnoverDeclaration
@@ -344,12 +344,9 @@ class CreditInsuranceTurnoverDeclaration(models.Model):
         return True
 
     def _check_manager(self):
-        if not self.env.su and not self.env.user.has_group(
-            "credit_insurance.group_credit_insurance_manager"
-        ):
-            raise AccessError(
-                self.env._("Only credit insurance managers can declare turnover.")
-            )
+        self.env.company._check_credit_insurance_manager(
+            self.env._("Only credit insurance managers can declare turnover.")
+        )
 
     # ------------------------------------------------------------ exports
 
@@ -462,16 +459,11 @@ class CreditInsuranceTurnoverDeclaration(models.Model):
     def _remind(self):
         """One open to-do per credit manager on each late declaration."""
         todo = self.env.ref("mail.mail_activity_data_todo")
-        managers = self.env.ref(
-            "credit_insurance.group_credit_insurance_manager"
-        ).users.filtered(lambda user: user.active and not user.share)
         for declaration in self:
             waiting = declaration.activity_ids.filtered(
                 lambda a, t=todo: a.activity_type_id == t
             ).user_id
-            for user in managers.filtered(
-                lambda u, d=declaration: d.company_id in u.company_ids
-            ):
+            for user in declaration.company_id._credit_insurance_managers():
                 if user in waiting:
                     continue
                 declaration.activity_schedule(
