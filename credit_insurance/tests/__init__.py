@@ -16,3 +16,4 @@ from . import test_declaration
 from . import test_declaration_exchange
 from . import test_claim
 from . import test_claim_exchange
+from . import test_demo_data
