@@ -14,7 +14,7 @@ import openpyxl
 from freezegun import freeze_time
 
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import tagged
+from odoo.tests import TransactionCase, tagged
 
 from odoo.addons.credit_insurance.sandbox.server import start_in_thread
 
@@ -330,3 +330,33 @@ class TestPoliticalDeclarations(ExportCommon):
         self.assertIn(["Type de document", "Déclaration de menace de sinistre"], rows)
         self.assertIn(["Acheteur", "Textiles de Casablanca"], rows)
         self.assertIn(["Total", 2500.0], rows)
+
+
+@tagged("post_install", "-at_install")
+class TestExportDemo(TransactionCase):
+    """``make demo`` shows an export buyer under a political event, whose
+    overdue waits to be filed with the political cause."""
+
+    def test_demo_has_a_political_overdue_to_file(self):
+        env = self.env(su=True)
+        political = env.ref(
+            "credit_insurance_bpi_export.demo_declaration_cairo",
+            raise_if_not_found=False,
+        )
+        self.assertTrue(political, "the demo data is not loaded (make test loads it)")
+        self.assertEqual(political.state, "to_file")
+        self.assertEqual(political.cause, "political")
+        self.assertEqual(
+            political.political_event_id,
+            env.ref("credit_insurance_bpi_export.demo_political_event_eg"),
+        )
+        commercial = env.ref("credit_insurance_bpi_export.demo_declaration_boston")
+        self.assertEqual(
+            (commercial.state, commercial.cause), ("to_file", "commercial")
+        )
+        # Its file can be produced as is.
+        document = political.export_document_ids.browse(
+            political.action_export_document()["res_id"]
+        )
+        self.assertEqual(document.state, "ready")
+        self.assertEqual(document.cause, "political")
