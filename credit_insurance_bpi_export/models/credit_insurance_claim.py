@@ -70,24 +70,16 @@ class CreditInsuranceClaim(models.Model):
         from the claim (the one not yet filed if there is one)."""
         self.ensure_one()
         self._check_manager()
-        document = self.export_document_ids.filtered(lambda d: d.state != "filed")[:1]
-        if not document:
+        pending = self.export_document_ids._pending()
+        if not pending:
             self._check_state(("draft",), self.env._("filed again"))
-            document = self.env["credit.insurance.export.document"].create(
-                {
-                    "document_type": "claim",
-                    "claim_id": self.id,
-                    "policy_id": self.policy_id.id,
-                    "partner_id": self.partner_id.commercial_partner_id.id,
-                    "company_id": self.company_id.id,
-                    "invoice_ids": [fields.Command.set(self.invoice_ids.ids)],
-                }
-            )
-        if document.state == "draft":
-            document.action_generate()
-        return {
-            "type": "ir.actions.act_window",
-            "res_model": document._name,
-            "res_id": document.id,
-            "view_mode": "form",
-        }
+        return pending._produce_and_open(
+            {
+                "document_type": "claim",
+                "claim_id": self.id,
+                "policy_id": self.policy_id.id,
+                "partner_id": self.partner_id.commercial_partner_id.id,
+                "company_id": self.company_id.id,
+                "invoice_ids": [fields.Command.set(self.invoice_ids.ids)],
+            },
+        )

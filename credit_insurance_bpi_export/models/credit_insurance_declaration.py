@@ -132,36 +132,25 @@ class CreditInsuranceDeclaration(models.Model):
         (the one not yet filed if there is one)."""
         self.ensure_one()
         self._check_manager()
-        document = self.export_document_ids.filtered(lambda d: d.state != "filed")[:1]
-        if not document and self.state not in UNFILED_STATES:
+        pending = self.export_document_ids._pending()
+        if not pending and self.state not in UNFILED_STATES:
             raise UserError(
                 self.env._(
                     "Declaration %(name)s has already been filed.", name=self.name
                 )
             )
-        if not document:
-            document = self.env["credit.insurance.export.document"].create(
-                {
-                    "document_type": "overdue_declaration",
-                    "declaration_id": self.id,
-                    "policy_id": self.policy_id.id,
-                    "partner_id": self.partner_id.commercial_partner_id.id,
-                    "company_id": self.company_id.id,
-                    "invoice_ids": [
-                        fields.Command.set(
-                            self.line_ids.filtered("included").move_id.ids
-                        )
-                    ],
-                }
-            )
-        if document.state == "draft":
-            document.action_generate()
-        return {
-            "type": "ir.actions.act_window",
-            "res_model": document._name,
-            "res_id": document.id,
-            "view_mode": "form",
-        }
+        return pending._produce_and_open(
+            {
+                "document_type": "overdue_declaration",
+                "declaration_id": self.id,
+                "policy_id": self.policy_id.id,
+                "partner_id": self.partner_id.commercial_partner_id.id,
+                "company_id": self.company_id.id,
+                "invoice_ids": [
+                    fields.Command.set(self.line_ids.filtered("included").move_id.ids)
+                ],
+            },
+        )
 
     def _claim_values(self, claimed_amount=None, cause="protracted_default"):
         """A claim on an overdue declared with the political cause is a

@@ -232,6 +232,23 @@ class CreditInsuranceExportDocument(models.Model):
             )
         return True
 
+    def _pending(self):
+        """The first of these files not yet filed."""
+        return self.filtered(lambda d: d.state != "filed")[:1]
+
+    def _produce_and_open(self, values):
+        """This file, or a new one of ``values`` when there is none, produced
+        (when still a draft) and opened."""
+        document = self or self.create(values)
+        if document.state == "draft":
+            document.action_generate()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": document._name,
+            "res_id": document.id,
+            "view_mode": "form",
+        }
+
     def _header(self):
         company = self.company_id
         if not company.country_id:
