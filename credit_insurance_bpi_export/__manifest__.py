@@ -20,6 +20,7 @@
         "views/credit_insurance_policy_views.xml",
         "views/credit_insurance_political_event_views.xml",
         "views/credit_insurance_export_document_views.xml",
+        "views/credit_insurance_declaration_views.xml",
         "views/res_partner_views.xml",
         "views/credit_insurance_bpi_export_menus.xml",
         "report/credit_insurance_export_document_report.xml",

@@ -271,7 +271,11 @@ class CreditInsuranceClaim(models.Model):
             for claim in claims:
                 cover = covers.get(claim.partner_id.commercial_partner_id.id)
                 claim.limit_amount = cover.limit if cover else 0.0
-                claim.coverage_pct = cover.coverage_pct if cover else 0.0
+                claim.coverage_pct = claim._coverage_pct(cover) if cover else 0.0
+
+    def _coverage_pct(self, cover):
+        """The share of the loss ``cover`` insures for this claim's cause."""
+        return cover.coverage_pct
 
     @api.depends(
         "insured_loss",

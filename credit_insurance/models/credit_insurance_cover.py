@@ -310,6 +310,13 @@ class CreditInsuranceCover(models.AbstractModel):
             )
         return terms
 
+    @api.model
+    def _blanket_policy_types(self):
+        """Policy types that cover buyers without a named decision (with their
+        discretionary limit): while one is in force, the exposure of every
+        buyer is needed, even for a check on insured buyers only."""
+        return ["global"]
+
     @staticmethod
     def _latest_decision(decisions):
         """The latest of decision rows (the last one taking effect), or None."""
@@ -456,8 +463,9 @@ class CreditInsuranceCover(models.AbstractModel):
                       WHERE NOT %(insured_only)s
                          OR buyer_id IN (SELECT partner_id FROM decision)
                          OR EXISTS (SELECT FROM policy
-                                     WHERE policy_type = 'global'))""",
+                                     WHERE policy_type IN %(blanket)s))""",
             insured_only=insured_only,
+            blanket=tuple(self._blanket_policy_types()),
         )
         return SQL(
             """

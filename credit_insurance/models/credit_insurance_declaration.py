@@ -1032,12 +1032,16 @@ class CreditInsuranceDeclaration(models.Model):
                     date_deadline=declaration.next_deadline
                     or fields.Date.context_today(self),
                     summary=summary,
-                    note=self.env._(
-                        "File it in the insurer's portal, enter the insurer's "
-                        "reference and press 'Mark as filed'."
-                    ),
+                    note=declaration._portal_filing_note(),
                     user_id=user.id,
                 )
+
+    def _portal_filing_note(self):
+        """What the credit manager does to file this declaration by hand."""
+        return self.env._(
+            "File it in the insurer's portal, enter the insurer's "
+            "reference and press 'Mark as filed'."
+        )
 
     @api.model
     def _flag_manual_updates(self):

@@ -76,6 +76,32 @@ class OverdueDeclaration:
         return sum((i.unpaid_seller_currency for i in self.invoices), Decimal(0))
 
 
+CLAIM_CAUSE_CODES = {
+    "insolvency": "insolvabilite",
+    "protracted_default": "defaut_prolonge",
+    "political": "politique",
+}
+
+
+@dataclass(frozen=True)
+class ClaimRequest:
+    """Demande d'indemnisation on one buyer abroad."""
+
+    header: Header
+    buyer: Buyer
+    currency: str  # the seller's currency, of the amounts
+    cause: str  # insolvency | protracted_default | political
+    invoices: tuple[OverdueInvoice, ...]
+    claimed_amount: Decimal
+    coverage_pct: Decimal
+    indemnity: Decimal
+    declaration_reference: str = ""
+    political_event_type: str = ""
+    political_event_start: date | None = None
+    insolvency_date: date | None = None
+    expected_date: date | None = None
+
+
 @dataclass(frozen=True)
 class CountryTurnover:
     """Insured turnover of one buyer country: invoices less credit notes."""
@@ -139,8 +165,42 @@ def build_overdue_declaration(declaration: OverdueDeclaration) -> bytes:
     """The XML of a déclaration de menace de sinistre, validated."""
     root = _root("DeclarationMenaceSinistre")
     _header(root, declaration.header)
-    buyer = declaration.buyer
-    acheteur = _sub(root, "Acheteur")
+    _buyer(root, declaration.buyer)
+    political = bool(declaration.political_event_type)
+    _sub(root, "CauseSinistre", "politique" if political else "commercial")
+    _political_event(root, declaration)
+    _invoices(root, declaration.invoices)
+    _sub(
+        root,
+        "TotalImpaye",
+        _amount(declaration.total_unpaid),
+        devise=declaration.currency,
+    )
+    return _serialize_valid(root)
+
+
+def build_claim(claim: ClaimRequest) -> bytes:
+    """The XML of a demande d'indemnisation, validated."""
+    root = _root("DemandeIndemnisation")
+    _header(root, claim.header)
+    _buyer(root, claim.buyer)
+    if claim.declaration_reference:
+        _sub(root, "ReferenceDeclaration", claim.declaration_reference)
+    _sub(root, "Cause", CLAIM_CAUSE_CODES[claim.cause])
+    _political_event(root, claim)
+    if claim.insolvency_date:
+        _sub(root, "DateInsolvabilite", claim.insolvency_date)
+    _invoices(root, claim.invoices)
+    _sub(root, "MontantReclame", _amount(claim.claimed_amount), devise=claim.currency)
+    _sub(root, "QuotiteGarantie", _amount(claim.coverage_pct))
+    _sub(root, "IndemniteCalculee", _amount(claim.indemnity))
+    if claim.expected_date:
+        _sub(root, "DateIndemnisationPrevue", claim.expected_date)
+    return _serialize_valid(root)
+
+
+def _buyer(parent, buyer):
+    acheteur = _sub(parent, "Acheteur")
     _sub(acheteur, "RaisonSociale", buyer.name)
     _sub(acheteur, "Pays", buyer.country)
     if buyer.oecd_category is not None:
@@ -149,14 +209,18 @@ def build_overdue_declaration(declaration: OverdueDeclaration) -> bytes:
         _sub(acheteur, "IdentifiantNational", buyer.national_id)
     if buyer.city:
         _sub(acheteur, "Ville", buyer.city)
-    political = bool(declaration.political_event_type)
-    _sub(root, "CauseSinistre", "politique" if political else "commercial")
-    if political:
-        event = _sub(root, "EvenementPolitique")
-        _sub(event, "Type", POLITICAL_EVENT_CODES[declaration.political_event_type])
-        _sub(event, "DateDebut", declaration.political_event_start)
-    creances = _sub(root, "Creances")
-    for invoice in declaration.invoices:
+
+
+def _political_event(parent, document):
+    if document.political_event_type:
+        event = _sub(parent, "EvenementPolitique")
+        _sub(event, "Type", POLITICAL_EVENT_CODES[document.political_event_type])
+        _sub(event, "DateDebut", document.political_event_start)
+
+
+def _invoices(parent, invoices):
+    creances = _sub(parent, "Creances")
+    for invoice in invoices:
         creance = _sub(creances, "Creance")
         _sub(creance, "NumeroFacture", invoice.number)
         _sub(creance, "DateFacture", invoice.invoice_date)
@@ -169,13 +233,6 @@ def build_overdue_declaration(declaration: OverdueDeclaration) -> bytes:
             "MontantImpayeDeviseAssure",
             _amount(invoice.unpaid_seller_currency),
         )
-    _sub(
-        root,
-        "TotalImpaye",
-        _amount(declaration.total_unpaid),
-        devise=declaration.currency,
-    )
-    return _serialize_valid(root)
 
 
 def build_turnover_declaration(declaration: TurnoverDeclaration) -> bytes:
@@ -291,13 +348,18 @@ def summary(document: bytes) -> dict:
         "seller": text(root, "b:Entete/b:Assure/b:RaisonSociale"),
         "seller_siren": text(root, "b:Entete/b:Assure/b:Siren"),
     }
-    if kind == "DeclarationMenaceSinistre":
-        total = root.find("b:TotalImpaye", namespaces=ns)
+    if kind in ("DeclarationMenaceSinistre", "DemandeIndemnisation"):
+        total = root.find(
+            "b:TotalImpaye"
+            if kind == "DeclarationMenaceSinistre"
+            else "b:MontantReclame",
+            namespaces=ns,
+        )
         values.update(
             buyer=text(root, "b:Acheteur/b:RaisonSociale"),
             buyer_country=text(root, "b:Acheteur/b:Pays"),
             oecd_category=text(root, "b:Acheteur/b:CategorieRisquePays"),
-            cause=text(root, "b:CauseSinistre"),
+            cause=text(root, "b:CauseSinistre") or text(root, "b:Cause"),
             political_event=text(root, "b:EvenementPolitique/b:Type"),
             political_event_start=text(root, "b:EvenementPolitique/b:DateDebut"),
             lines=[
@@ -314,6 +376,11 @@ def summary(document: bytes) -> dict:
             ],
             total=total.text,
             currency=total.get("devise"),
+            declaration_reference=text(root, "b:ReferenceDeclaration"),
+            insolvency_date=text(root, "b:DateInsolvabilite"),
+            coverage_pct=text(root, "b:QuotiteGarantie"),
+            indemnity=text(root, "b:IndemniteCalculee"),
+            expected_date=text(root, "b:DateIndemnisationPrevue"),
         )
     else:
         values.update(

@@ -24,6 +24,7 @@ WSDL_PATH = (
 BINDING = "{urn:credit-insurance-odoo:bpifrance-export:depot:1}DepotDocumentsBinding"
 DOCUMENT_TYPES = {
     "overdue_declaration": "menace_sinistre",
+    "claim": "indemnisation",
     "turnover_declaration": "chiffre_affaires",
 }
 HARDENED = zeep.Settings(

@@ -8,3 +8,5 @@ from . import res_partner
 from . import account_move
 from . import credit_insurance_export_document
 from . import sale_order
+from . import credit_insurance_declaration
+from . import credit_insurance_claim

@@ -137,6 +137,11 @@ class CreditInsuranceCover(models.AbstractModel):
         return terms
 
     @api.model
+    def _blanket_policy_types(self):
+        """An export policy covers buyers abroad on its discretionary limit."""
+        return [*super()._blanket_policy_types(), "export"]
+
+    @api.model
     def _foreign_buyers(self, buyers, company):
         """Buyers located in another country than the company's."""
         located = buyers.filtered("country_id")

@@ -8,12 +8,18 @@ from decimal import Decimal
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from odoo.addons.credit_insurance.models.credit_insurance_declaration import (
+    UNFILED_STATES,
+)
+
 from ..exchange import documents
 from ..exchange.errors import ExportExchangeError
 from ..exchange.soap import ExportSoapClient
+from ..report.export_document_xlsx import summary_xlsx
 
 DOCUMENT_TYPES = [
     ("overdue_declaration", "Overdue declaration (threat of loss)"),
+    ("claim", "Claim (indemnity request)"),
     ("turnover_declaration", "Export turnover declaration"),
 ]
 
@@ -56,6 +62,22 @@ class CreditInsuranceExportDocument(models.Model):
         domain="[('move_type', '=', 'out_invoice'), ('state', '=', 'posted'), "
         "('commercial_partner_id', '=', partner_id)]",
     )
+    declaration_id = fields.Many2one(
+        "credit.insurance.declaration",
+        string="Overdue declaration",
+        check_company=True,
+        index="btree_not_null",
+        readonly=True,
+        help="The overdue declaration this file files: filing the file files it.",
+    )
+    claim_id = fields.Many2one(
+        "credit.insurance.claim",
+        check_company=True,
+        index="btree_not_null",
+        readonly=True,
+        help="The claim this file requests the indemnity of: filing the file "
+        "submits it.",
+    )
     turnover_declaration_id = fields.Many2one(
         "credit.insurance.turnover.declaration",
         string="Turnover declaration",
@@ -90,8 +112,9 @@ class CreditInsuranceExportDocument(models.Model):
         string="Political event",
         readonly=True,
         copy=False,
-        help="Political event in force in the buyer's country when the "
-        "declaration was produced: the cause declared is political.",
+        help="Political event the file declares (that of its overdue "
+        "declaration or claim, otherwise the one in force in the buyer's "
+        "country when the file was produced): the cause is political.",
     )
     cause = fields.Selection(
         [("commercial", "Commercial"), ("political", "Political")],
@@ -105,6 +128,14 @@ class CreditInsuranceExportDocument(models.Model):
         string="XML file", readonly=True, copy=False, attachment=True
     )
     xml_filename = fields.Char(string="XML file name", readonly=True, copy=False)
+    xlsx_file = fields.Binary(
+        string="Summary (XLSX)",
+        readonly=True,
+        copy=False,
+        attachment=True,
+        help="What the XML file says, as a spreadsheet: read back from the file.",
+    )
+    xlsx_filename = fields.Char(string="XLSX file name", readonly=True, copy=False)
     filed_via = fields.Selection(
         [("extranet", "Bpifrance extranet"), ("soap", "SOAP intermediary")],
         string="Filed via",
@@ -150,8 +181,10 @@ class CreditInsuranceExportDocument(models.Model):
                     "credit_insurance_declaration_deadline"
                 ).mapped("credit_insurance_declaration_deadline")
                 document.deadline = min(deadlines) if deadlines else False
-            else:
+            elif document.document_type == "turnover_declaration":
                 document.deadline = document.turnover_declaration_id.date_due
+            else:
+                document.deadline = False  # a claim follows its declaration
 
     @api.depends("political_event_id")
     def _compute_cause(self):
@@ -176,21 +209,45 @@ class CreditInsuranceExportDocument(models.Model):
                 data, values = document._overdue_declaration_data()
                 xml = documents.build_overdue_declaration(data)
                 total = data.total_unpaid
+            elif document.document_type == "claim":
+                data, values = document._claim_data()
+                xml = documents.build_claim(data)
+                total = data.claimed_amount
             else:
                 data, values = document._turnover_declaration_data()
                 xml = documents.build_turnover_declaration(data)
                 total = data.total
+            filename = document.name.replace("/", "-")
             document.write(
                 {
                     **values,
                     "xml_file": base64.b64encode(xml),
-                    "xml_filename": f"{document.name.replace('/', '-')}.xml",
+                    "xml_filename": f"{filename}.xml",
+                    "xlsx_file": base64.b64encode(summary_xlsx(self.env, xml)),
+                    "xlsx_filename": f"{filename}.xlsx",
                     "total_amount": float(total),
                     "state": "ready",
                     "exchange_error": False,
                 }
             )
         return True
+
+    def _pending(self):
+        """The first of these files not yet filed."""
+        return self.filtered(lambda d: d.state != "filed")[:1]
+
+    def _produce_and_open(self, values):
+        """This file, or a new one of ``values`` when there is none, produced
+        (when still a draft) and opened."""
+        document = self or self.create(values)
+        if document.state == "draft":
+            document.action_generate()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": document._name,
+            "res_id": document.id,
+            "view_mode": "form",
+        }
 
     def _header(self):
         company = self.company_id
@@ -214,6 +271,61 @@ class CreditInsuranceExportDocument(models.Model):
 
     def _overdue_declaration_data(self):
         self.ensure_one()
+        buyer, invoices = self._check_buyer_invoices()
+        if self.declaration_id:
+            event = self.declaration_id.political_event_id
+        else:
+            event = (
+                self.env["credit.insurance.political.event"]
+                ._events_in_force(buyer.country_id, fields.Date.context_today(self))
+                .get(buyer.country_id.id)
+            )
+        data = documents.OverdueDeclaration(
+            header=self._header(),
+            buyer=self._buyer_data(buyer),
+            currency=self.company_currency_id.name,
+            invoices=self._invoices_data(invoices),
+            political_event_type=event.event_type if event else "",
+            political_event_start=event.date_start if event else None,
+        )
+        return data, {"political_event_id": event.id if event else False}
+
+    def _claim_data(self):
+        self.ensure_one()
+        claim = self.claim_id
+        if not claim:
+            raise UserError(
+                self.env._(
+                    "%(document)s: produce a claim file from its claim.",
+                    document=self.name,
+                )
+            )
+        buyer, invoices = self._check_buyer_invoices()
+        event = claim.political_event_id if claim.cause == "political" else None
+        declaration = claim.declaration_id
+        data = documents.ClaimRequest(
+            header=self._header(),
+            buyer=self._buyer_data(buyer),
+            currency=self.company_currency_id.name,
+            cause=claim.cause,
+            invoices=self._invoices_data(invoices),
+            claimed_amount=Decimal(str(claim.claimed_amount)),
+            coverage_pct=Decimal(str(claim.coverage_pct)),
+            indemnity=Decimal(str(claim.indemnity_computed)),
+            declaration_reference=(
+                declaration.insurer_reference or declaration.name if declaration else ""
+            ),
+            political_event_type=event.event_type if event else "",
+            political_event_start=event.date_start if event else None,
+            insolvency_date=claim.date_insolvency or None
+            if claim.cause == "insolvency"
+            else None,
+            expected_date=claim.date_expected or None,
+        )
+        return data, {"political_event_id": event.id if event else False}
+
+    def _check_buyer_invoices(self):
+        """The buyer and its invoices the file names, checked."""
         buyer = self.partner_id.commercial_partner_id
         invoices = self.invoice_ids
         if not buyer or not invoices:
@@ -248,41 +360,35 @@ class CreditInsuranceExportDocument(models.Model):
                     invoices=", ".join(wrong.mapped("name")),
                 )
             )
-        today = fields.Date.context_today(self)
-        event = (
-            self.env["credit.insurance.political.event"]
-            ._events_in_force(buyer.country_id, today)
-            .get(buyer.country_id.id)
-        )
+        return buyer, invoices
+
+    @staticmethod
+    def _buyer_data(buyer):
         category = buyer.country_id.oecd_risk_category_id
-        data = documents.OverdueDeclaration(
-            header=self._header(),
-            buyer=documents.Buyer(
-                name=buyer.name,
-                country=buyer.country_id.code,
-                oecd_category=category.code if category else None,
-                national_id=buyer.company_registry or buyer.vat or "",
-                city=buyer.city or "",
-            ),
-            currency=self.company_currency_id.name,
-            invoices=tuple(
-                documents.OverdueInvoice(
-                    number=invoice.name,
-                    invoice_date=invoice.invoice_date,
-                    due_date=invoice.invoice_date_due,
-                    currency=invoice.currency_id.name,
-                    amount=Decimal(str(invoice.amount_total)),
-                    unpaid=Decimal(str(invoice.amount_residual)),
-                    unpaid_seller_currency=Decimal(
-                        str(abs(invoice.amount_residual_signed))
-                    ),
-                )
-                for invoice in invoices.sorted(lambda m: (m.invoice_date_due, m.id))
-            ),
-            political_event_type=event.event_type if event else "",
-            political_event_start=event.date_start if event else None,
+        return documents.Buyer(
+            name=buyer.name,
+            country=buyer.country_id.code,
+            oecd_category=category.code if category else None,
+            national_id=buyer.company_registry or buyer.vat or "",
+            city=buyer.city or "",
         )
-        return data, {"political_event_id": event.id if event else False}
+
+    @staticmethod
+    def _invoices_data(invoices):
+        return tuple(
+            documents.OverdueInvoice(
+                number=invoice.name,
+                invoice_date=invoice.invoice_date,
+                due_date=invoice.invoice_date_due,
+                currency=invoice.currency_id.name,
+                amount=Decimal(str(invoice.amount_total)),
+                unpaid=Decimal(str(invoice.amount_residual)),
+                unpaid_seller_currency=Decimal(
+                    str(abs(invoice.amount_residual_signed))
+                ),
+            )
+            for invoice in invoices.sorted(lambda m: (m.invoice_date_due, m.id))
+        )
 
     def _turnover_declaration_data(self):
         """The figures by country of the core turnover declaration."""
@@ -349,11 +455,27 @@ class CreditInsuranceExportDocument(models.Model):
                 "exchange_error": False,
             }
         )
-        self._declare_turnover()
+        self._file_source_records()
         return True
 
-    def _declare_turnover(self):
-        """A filed turnover document declares the core turnover declaration."""
+    def _file_source_records(self):
+        """A filed file files what it was produced from: the turnover
+        declaration is declared, the overdue declaration filed, the claim
+        submitted."""
+        for document in self.filtered("declaration_id"):
+            declaration = document.declaration_id
+            if declaration.state in UNFILED_STATES:
+                declaration._record_filing(
+                    document.deposit_number or document.name,
+                    "received",
+                    through_api=False,
+                )
+                document._log_filing_on(declaration)
+        for document in self.filtered("claim_id"):
+            claim = document.claim_id
+            if claim.state == "draft":
+                claim.action_submit()
+                document._log_filing_on(claim)
         for document in self.filtered("turnover_declaration_id"):
             declaration = document.turnover_declaration_id
             if declaration.state == "draft":
@@ -410,8 +532,24 @@ class CreditInsuranceExportDocument(models.Model):
                     "exchange_error": False,
                 }
             )
-            document._declare_turnover()
+            document._file_source_records()
         return True
+
+    def _log_filing_on(self, record):
+        if self.filed_via == "soap":
+            body = self.env._(
+                "Filed with Bpifrance Assurance Export: file %(document)s, "
+                "deposited with the SOAP intermediary under number %(number)s.",
+                document=self.name,
+                number=self.deposit_number,
+            )
+        else:
+            body = self.env._(
+                "Filed with Bpifrance Assurance Export: file %(document)s, "
+                "uploaded on the extranet.",
+                document=self.name,
+            )
+        record.message_post(body=body)
 
     def _xml_bytes(self):
         self.ensure_one()
@@ -433,6 +571,12 @@ class CreditInsuranceExportDocument(models.Model):
 
     def action_reset_to_draft(self):
         self.filtered(lambda d: d.state == "ready").write(
-            {"state": "draft", "xml_file": False, "xml_filename": False}
+            {
+                "state": "draft",
+                "xml_file": False,
+                "xml_filename": False,
+                "xlsx_file": False,
+                "xlsx_filename": False,
+            }
         )
         return True

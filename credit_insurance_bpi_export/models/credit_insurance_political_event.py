@@ -1,6 +1,10 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from odoo.addons.credit_insurance.models.credit_insurance_declaration import (
+    UNFILED_STATES,
+)
+
 EVENT_TYPES = [
     ("moratorium", "Moratorium"),
     ("non_transfer", "Non-transfer"),
@@ -66,6 +70,32 @@ class CreditInsurancePoliticalEvent(models.Model):
                         event=event.name,
                     )
                 )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        events = super().create(vals_list)
+        events._update_declarations(events.country_id)
+        return events
+
+    def write(self, vals):
+        countries = self.country_id
+        result = super().write(vals)
+        if {"country_id", "date_start", "date_end", "active"} & set(vals):
+            self._update_declarations(countries | self.country_id)
+        return result
+
+    @api.model
+    def _update_declarations(self, countries):
+        """Unfiled export declarations of buyers in ``countries`` take the
+        cause the events now give them."""
+        self.env["credit.insurance.declaration"].sudo().search(
+            [
+                ("category", "=", "overdue"),
+                ("state", "in", UNFILED_STATES),
+                ("policy_id.policy_type", "=", "export"),
+                ("partner_id.country_id", "in", countries.ids),
+            ]
+        )._assign_political_events()
 
     @api.model
     def _in_force_domain(self, date):

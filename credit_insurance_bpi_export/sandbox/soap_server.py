@@ -43,6 +43,7 @@ SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 DEPOT = "urn:credit-insurance-odoo:bpifrance-export:depot:1"
 ROOTS = {
     "menace_sinistre": "DeclarationMenaceSinistre",
+    "indemnisation": "DemandeIndemnisation",
     "chiffre_affaires": "DeclarationChiffreAffaires",
 }
 

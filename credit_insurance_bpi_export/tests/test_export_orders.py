@@ -85,6 +85,21 @@ class TestExportOrders(ExportCommon):
         self.assertNotIn(first.name, message)
         self.assertIn("of which $\xa02,000.00", message)
 
+    def test_export_policy_alone_counts_the_exposure_of_unnamed_buyers(self):
+        """Without a global policy, buyers abroad without a named limit are
+        covered by the export policy's discretionary limit (4,000): what they
+        already owe counts against it."""
+        self.policy.active = False
+        self.no_tax_invoice(3000.0, self.us_buyer)
+        self.assertEqual(self.cover(self.us_buyer).exposure, 3000.0)
+        self.assertRefused(
+            self.make_order(1500.0, buyer=self.us_buyer, confirm=False),
+            "Boston Fabrics Inc.",
+            "Shortfall: $\xa0500.00",
+        )
+        within = self.make_order(1000.0, buyer=self.us_buyer)
+        self.assertEqual(within.state, "sale")
+
     def test_excluded_country_refuses_any_order(self):
         self.export_policy.excluded_country_ids = self.ma
         self.assertRefused(
