@@ -1,3 +1,4 @@
+from . import credit_insurance_exchange_mixin
 from . import credit_insurance_insurer
 from . import credit_insurance_policy
 from . import credit_insurance_limit

@@ -32,7 +32,6 @@ from odoo.tools import SQL, format_date
 
 from ..providers import (
     DeclarationAnswer,
-    DeliveryUnconfirmed,
     InsurerAuthError,
     InsurerError,
     OverdueDeclaration,
@@ -40,7 +39,6 @@ from ..providers import (
     ProviderOperationUnavailable,
 )
 from .credit_insurance_insurer import can_commit
-from .credit_insurance_limit_request import RETRY_DELAYS
 from .res_partner import MANAGED_FIELDS
 
 _logger = logging.getLogger(__name__)
@@ -125,7 +123,11 @@ class CreditInsuranceDeclaration(models.Model):
 
     _name = "credit.insurance.declaration"
     _description = "Overdue declaration"
-    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _inherit = [
+        "mail.thread",
+        "mail.activity.mixin",
+        "credit.insurance.exchange.mixin",
+    ]
     _order = "id desc"
     _check_company_auto = True
 
@@ -262,9 +264,6 @@ class CreditInsuranceDeclaration(models.Model):
         tracking=True,
         help="The insurer's reference of the declaration.",
     )
-    insurer_buyer_ref = fields.Char(
-        string="Buyer reference at the insurer", readonly=True, copy=False
-    )
     insurer_status = fields.Char(
         string="Status at the insurer", readonly=True, copy=False
     )
@@ -283,9 +282,6 @@ class CreditInsuranceDeclaration(models.Model):
         "the insurer's portal, then marks it filed.",
     )
     delivery_uncertain = fields.Boolean(
-        string="Sent without answer",
-        readonly=True,
-        copy=False,
         help="A sending may have reached the insurer without its answer "
         "reaching Odoo: the declaration is looked up at the insurer by its "
         "idempotency key before anything is sent again.",
@@ -304,12 +300,6 @@ class CreditInsuranceDeclaration(models.Model):
         copy=False,
         help="The insurer's API cannot take updates: report the amounts below "
         "in the insurer's portal, then confirm.",
-    )
-    last_error = fields.Text(readonly=True, copy=False)
-    retry_count = fields.Integer(readonly=True, copy=False)
-    next_retry_date = fields.Datetime(readonly=True, copy=False)
-    next_check_date = fields.Datetime(
-        string="Next check at the insurer", readonly=True, copy=False
     )
     stop_reason = fields.Char(
         string="Stop of deliveries set",
@@ -1622,11 +1612,7 @@ class CreditInsuranceDeclaration(models.Model):
         self.ensure_one()
         retryable = error.retryable if retryable is None else retryable
         now = fields.Datetime.now()
-        delay = timedelta(
-            minutes=RETRY_DELAYS[min(self.retry_count, len(RETRY_DELAYS) - 1)]
-        )
-        if getattr(error, "retry_after", None):
-            delay = max(delay, timedelta(seconds=error.retry_after))
+        delay = self._retry_delay(error)
         vals = {"last_error": error.message, "retry_count": self.retry_count + 1}
         if self.state in FILED_STATES:
             vals["next_check_date"] = now + delay
@@ -1639,14 +1625,7 @@ class CreditInsuranceDeclaration(models.Model):
             vals["next_retry_date"] = now + delay if retryable else False
         self.write(vals)
         if not retryable:
-            log_note(
-                self,
-                error.message
-                if isinstance(error, DeliveryUnconfirmed)
-                else self.env._(
-                    "Not retried automatically: %(error)s", error=error.message
-                ),
-            )
+            log_note(self, self._not_retried_message(error))
 
     # ------------------------------------------------- stop of deliveries
 

@@ -9,7 +9,6 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
 from ..providers import (
-    DeliveryUnconfirmed,
     InsurerAuthError,
     InsurerError,
     LimitRequest,
@@ -27,8 +26,6 @@ REQUEST_TYPES = [
     ("renew", "Renewal"),
 ]
 REQUESTS_PER_BATCH = 50
-# Minutes before trying again after the n-th failure; then once a day.
-RETRY_DELAYS = (5, 15, 60, 240, 720, 1440)
 # Minutes between two checks of a request waiting at the insurer.
 CHECK_DELAYS = {"pending": 2, "referred": 15}
 
@@ -42,7 +39,11 @@ class CreditInsuranceLimitRequest(models.Model):
 
     _name = "credit.insurance.limit.request"
     _description = "Credit limit request"
-    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _inherit = [
+        "mail.thread",
+        "mail.activity.mixin",
+        "credit.insurance.exchange.mixin",
+    ]
     _order = "id desc"
     _check_company_auto = True
 
@@ -117,30 +118,18 @@ class CreditInsuranceLimitRequest(models.Model):
     )
     date_sent = fields.Datetime(string="Sent on", readonly=True, copy=False)
     date_decided = fields.Datetime(string="Decided on", readonly=True, copy=False)
-    last_error = fields.Text(readonly=True, copy=False)
-    retry_count = fields.Integer(readonly=True, copy=False)
-    next_retry_date = fields.Datetime(readonly=True, copy=False)
     decision_id = fields.Many2one("credit.insurance.limit", readonly=True, copy=False)
     insurer_connected = fields.Boolean(related="insurer_id.connected")
     insurer_buyer_ref = fields.Char(
-        string="Buyer reference at the insurer",
-        readonly=True,
-        copy=False,
         help="The insurer's identifier of the buyer (companyId, buyerId, "
         "EasyNumber), found from its VAT number and company registry.",
     )
     delivery_uncertain = fields.Boolean(
-        string="Sent without answer",
-        readonly=True,
-        copy=False,
         help="A sending may have reached the insurer without its answer "
         "reaching Odoo: the request is looked up at the insurer by its customer "
         "reference before anything is sent again.",
     )
     next_check_date = fields.Datetime(
-        string="Next check at the insurer",
-        readonly=True,
-        copy=False,
         help="When Odoo next asks the insurer where this request stands.",
     )
     sale_order_id = fields.Many2one(
@@ -578,11 +567,7 @@ class CreditInsuranceLimitRequest(models.Model):
         self.ensure_one()
         retryable = error.retryable if retryable is None else retryable
         now = fields.Datetime.now()
-        delay = timedelta(
-            minutes=RETRY_DELAYS[min(self.retry_count, len(RETRY_DELAYS) - 1)]
-        )
-        if getattr(error, "retry_after", None):
-            delay = max(delay, timedelta(seconds=error.retry_after))
+        delay = self._retry_delay(error)
         vals = {"last_error": error.message, "retry_count": self.retry_count + 1}
         if retryable and self.state in ("pending", "referred"):
             vals["next_check_date"] = now + delay  # still at the insurer
@@ -591,13 +576,7 @@ class CreditInsuranceLimitRequest(models.Model):
             vals["next_retry_date"] = now + delay if retryable else False
         self.write(vals)
         if not retryable:
-            self.message_post(
-                body=self.env._(
-                    "Not retried automatically: %(error)s", error=error.message
-                )
-                if not isinstance(error, DeliveryUnconfirmed)
-                else error.message
-            )
+            self.message_post(body=self._not_retried_message(error))
 
     def _known_buyer_ref(self):
         """The insurer's reference of the buyer, from an earlier exchange."""
