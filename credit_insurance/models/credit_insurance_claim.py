@@ -466,13 +466,35 @@ class CreditInsuranceClaim(models.Model):
                 "admitted_amount": admitted,
                 "indemnity_amount": indemnity,
                 "date_indemnity": date or fields.Date.context_today(self),
-                "state": "approved"
-                if self.currency_id.compare_amounts(admitted, self.claimed_amount) >= 0
-                else "partial",
             }
         )
+        self.state = self._indemnified_state()
         if not self.currency_id.is_zero(indemnity):
             self._post_indemnity_entry()
+
+    def _indemnified_state(self):
+        """Approved in full, unless the insurer admits less than claimed."""
+        admitted = self.admitted_amount or self.claimed_amount
+        if self.currency_id.compare_amounts(admitted, self.claimed_amount) >= 0:
+            return "approved"
+        return "partial"
+
+    def _mark_unpaid(self):
+        """Paid claims whose insurer's payment was unreconciled: the
+        indemnity is awaited again."""
+        for claim in self.filtered(
+            lambda c: (
+                c.state == "paid"
+                and not c.currency_id.is_zero(c._insurer_line().amount_residual)
+            )
+        ):
+            claim.state = claim._indemnified_state()
+            claim.message_post(
+                body=self.env._(
+                    "The insurer's payment is no longer reconciled with the "
+                    "indemnity: the claim waits for it again."
+                )
+            )
 
     def _mark_paid(self):
         """Approved claims whose indemnity the insurer has paid in full."""
@@ -983,3 +1005,14 @@ class AccountPartialReconcile(models.Model):
             partials
         )
         return partials
+
+    def unlink(self):
+        moves = self.debit_move_id.move_id | self.credit_move_id.move_id
+        paid = (
+            self.env["credit.insurance.claim"]
+            .sudo()
+            .search([("indemnity_move_id", "in", moves.ids), ("state", "=", "paid")])
+        )
+        result = super().unlink()
+        paid._mark_unpaid()
+        return result

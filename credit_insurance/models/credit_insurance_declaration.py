@@ -301,6 +301,12 @@ class CreditInsuranceDeclaration(models.Model):
         help="The insurer's API cannot take updates: report the amounts below "
         "in the insurer's portal, then confirm.",
     )
+    abandoned = fields.Boolean(
+        readonly=True,
+        copy=False,
+        help="A credit manager chose not to file it: its invoices are not "
+        "declared again.",
+    )
     stop_reason = fields.Char(
         string="Stop of deliveries set",
         readonly=True,
@@ -644,7 +650,7 @@ class CreditInsuranceDeclaration(models.Model):
                         name=declaration.name,
                     )
                 )
-        self.write({"state": "cancelled"})
+        self.write({"state": "cancelled", "abandoned": True})
         self.filtered(lambda d: d.category == "extension")._revert_extension()
         self.activity_ids.unlink()
         return True
@@ -692,7 +698,11 @@ class CreditInsuranceDeclaration(models.Model):
     def _overdue_invoices_to_declare(self, limit):
         """``[(move, company, buyer, policy ids)]``: posted, insured, not
         disputed customer invoices, open, whose trigger (due date + the
-        policy's days) is reached and which no open declaration holds."""
+        policy's days) is reached, and never declared: no declaration holds
+        them that is open, reached the insurer (whatever became of it since:
+        settled, claim, refusal) or was abandoned by a credit manager. Only
+        a declaration closed because the invoice was paid before its filing
+        leaves it free, should that payment be undone."""
         today = fields.Date.context_today(self)
         self.env.flush_all()
         self.env.cr.execute(
@@ -713,8 +723,11 @@ class CreditInsuranceDeclaration(models.Model):
                        + GREATEST(p.declaration_trigger_days, 1) <= %(today)s
                    AND NOT EXISTS (
                         SELECT 1 FROM credit_insurance_declaration_line l
-                         WHERE l.move_id = m.id AND l.declaration_open
-                           AND l.category = 'overdue')
+                          JOIN credit_insurance_declaration d
+                            ON d.id = l.declaration_id
+                         WHERE l.move_id = m.id AND l.category = 'overdue'
+                           AND (d.is_open OR l.date_filed IS NOT NULL
+                                OR d.abandoned))
                  ORDER BY m.credit_insurance_declaration_deadline, m.id
                  LIMIT %(limit)s
                 """,

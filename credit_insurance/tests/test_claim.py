@@ -330,6 +330,19 @@ class TestClaimAccounting(ClaimCase):
         self.assertEqual(self.balance(self.insurer_account, self.insurer_partner), 0.0)
         self.assertEqual(claim.indemnity_received, 10800.0)
         self.assertEqual(claim.state, "paid")
+        # Unreconciled by mistake: the indemnity is awaited again; reconciled
+        # again: paid.
+        insurer_line = claim._insurer_line()
+        insurer_line.remove_move_reconcile()
+        self.assertEqual(claim.state, "approved")
+        self.assertIn("no longer reconciled", claim.message_ids[0].body)
+        (
+            insurer_line
+            | payment.move_id.line_ids.filtered(
+                lambda line: line.account_id == insurer_line.account_id
+            )
+        ).reconcile()
+        self.assertEqual(claim.state, "paid")
 
         # The buyer later pays 600: a recovery, of which 600 × 10,800 /
         # 12,000 = 540 is the insurer's, owed back on its account.

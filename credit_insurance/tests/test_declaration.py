@@ -374,6 +374,49 @@ class TestDeclaration(DeclarationCase):
         self.assertFalse(declaration.activity_ids)
         self.assertIn("Paid before it was filed", self.messages(declaration))
 
+    def test_payment_undone_after_the_cancellation_is_declared(self):
+        invoice = self.overdue_invoice(1000.0)
+        self.run_cron(TRIGGER)
+        cancelled = self.declarations()
+        with freeze_time("2026-02-09"):
+            self.pay(invoice, 1200.0)
+        self.run_cron("2026-02-09")
+        self.assertEqual(cancelled.state, "cancelled")
+        # The cheque bounces: the invoice is overdue again, and declared.
+        invoice.line_ids.filtered(
+            lambda line: line.account_type == "asset_receivable"
+        ).remove_move_reconcile()
+        self.run_cron("2026-02-10")
+        declaration = self.declarations() - cancelled
+        self.assertEqual(declaration.state, "to_file")
+        self.assertEqual(declaration.line_ids.move_id, invoice)
+
+    def test_abandoned_by_a_manager_is_not_declared_again(self):
+        invoice = self.overdue_invoice(1000.0)
+        self.run_cron(TRIGGER)
+        declaration = self.declarations()
+        declaration.with_user(self.manager).action_cancel()
+        self.assertTrue(declaration.abandoned)
+        self.run_cron("2026-02-08")
+        self.run_cron("2026-02-20")
+        self.assertEqual(self.declarations(), declaration, "not gathered again")
+        # Not declared by its deadline: its cover is lost, as it should be.
+        self.run_cron("2026-03-03")
+        self.assertTrue(invoice.credit_insurance_cover_lost)
+
+    def test_what_reached_the_insurer_is_never_declared_again(self):
+        """The rest a claim's indemnity leaves open on an invoice stays with
+        that claim: the job does not declare it a second time."""
+        invoice = self.overdue_invoice(1000.0)
+        self.run_cron(TRIGGER)
+        declaration = self.declarations()
+        declaration.with_user(self.manager).action_mark_filed()
+        declaration._close("claim_opened")
+        self.assertFalse(declaration.is_open)
+        self.assertGreater(invoice.amount_residual, 0)
+        self.run_cron("2026-02-20")
+        self.assertEqual(self.declarations(), declaration, "declared once")
+
     def test_foreign_currency_and_credit_note(self):
         eur = self.setup_other_currency("EUR", rates=[("2016-01-01", 2.0)])
         invoice = self.overdue_invoice(1000.0, currency=eur)  # 1,200 EUR = 600
