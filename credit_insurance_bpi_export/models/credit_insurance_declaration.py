@@ -63,12 +63,6 @@ class CreditInsuranceDeclaration(models.Model):
                 and declaration.category == "overdue"
             )
 
-    @api.model_create_multi
-    def create(self, vals_list):
-        declarations = super().create(vals_list)
-        declarations._assign_political_events()
-        return declarations
-
     def _assign_political_events(self):
         """Name, on each unfiled export declaration, the political event of the
         buyer's country in force at some point since its oldest invoice fell

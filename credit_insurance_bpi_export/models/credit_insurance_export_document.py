@@ -303,6 +303,7 @@ class CreditInsuranceExportDocument(models.Model):
         buyer, invoices = self._check_buyer_invoices()
         event = claim.political_event_id if claim.cause == "political" else None
         declaration = claim.declaration_id
+        insolvency = claim.cause == "insolvency" and claim.date_insolvency
         data = documents.ClaimRequest(
             header=self._header(),
             buyer=self._buyer_data(buyer),
@@ -312,14 +313,13 @@ class CreditInsuranceExportDocument(models.Model):
             claimed_amount=Decimal(str(claim.claimed_amount)),
             coverage_pct=Decimal(str(claim.coverage_pct)),
             indemnity=Decimal(str(claim.indemnity_computed)),
-            declaration_reference=(
-                declaration.insurer_reference or declaration.name if declaration else ""
-            ),
+            # The insurer knows the declaration by its own reference.
+            declaration_reference=declaration.insurer_reference
+            or declaration.name
+            or "",
             political_event_type=event.event_type if event else "",
             political_event_start=event.date_start if event else None,
-            insolvency_date=claim.date_insolvency or None
-            if claim.cause == "insolvency"
-            else None,
+            insolvency_date=insolvency or None,
             expected_date=claim.date_expected or None,
         )
         return data, {"political_event_id": event.id if event else False}

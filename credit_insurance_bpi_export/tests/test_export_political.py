@@ -287,6 +287,23 @@ class TestPoliticalDeclarations(ExportCommon):
         self.assertEqual(declaration.state, "claim_opened")
         self.assertIn(document.name, self.messages(claim))
 
+    def test_insolvency_claim_file_names_the_insolvency(self):
+        self.overdue(self.us_buyer)
+        self.gather()
+        declaration = self.declaration_of(self.us_buyer)
+        with freeze_time("2026-02-12"):
+            self.export_file(declaration).action_mark_filed()
+        claim = self.open_claim(declaration)
+        claim.write({"cause": "insolvency", "date_insolvency": "2026-03-02"})
+        root = self.xml(self.export_file(claim))
+        self.assertEqual(root.findtext("b:Cause", namespaces=NS), "insolvabilite")
+        self.assertEqual(
+            root.findtext("b:DateInsolvabilite", namespaces=NS), "2026-03-02"
+        )
+        self.assertIsNone(root.find("b:EvenementPolitique", namespaces=NS))
+        # The named buyer's commercial coverage.
+        self.assertEqual(root.findtext("b:QuotiteGarantie", namespaces=NS), "95.00")
+
     # ---------------------------------------------------------------- XLSX
 
     def sheet(self, document):
