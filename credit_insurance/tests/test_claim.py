@@ -383,6 +383,26 @@ class TestClaimAccounting(ClaimCase):
         self.assertEqual(recent.amount_residual, 1200.0)
         self.assertEqual(self.balance(self.receivable, self.buyer), 1200.0)
 
+    def test_indemnity_on_an_invoice_in_a_foreign_currency(self):
+        """20,000 EUR + VAT at 2 EUR per dollar (the company's currency):
+        the claim is in dollars, the indemnity settles its dollars, and the
+        invoice keeps its uncovered part in euros."""
+        eur = self.setup_other_currency("EUR", rates=[("2016-01-01", 2.0)])
+        invoice = self.make_invoice(20000.0, invoice_date="2026-01-01", currency=eur)
+        self.assertEqual(invoice.amount_residual_signed, 12000.0)
+        claim = self.make_claim(12000.0, invoices=invoice)
+        self.approve(claim)
+        self.assertEqual(claim.indemnity_amount, 10800.0)
+        self.assertEqual(self.balance(self.receivable, self.buyer), 1200.0)
+        self.assertEqual(
+            self.balance(self.insurer_account, self.insurer_partner), 10800.0
+        )
+        self.assertEqual(invoice.amount_residual, 2400.0)
+        self.assertEqual(invoice.currency_id, eur)
+        with freeze_time("2026-03-20"):
+            claim._register_insurer_payment()
+        self.assertEqual(claim.state, "paid")
+
     def test_indemnity_above_what_is_still_owed_is_refused(self):
         invoice = self.make_invoice(1000.0, invoice_date="2026-01-01")
         claim = self.make_claim(12000.0, invoices=invoice)
