@@ -16,6 +16,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 _configured = []
+_installed = set()  # base databases installed by this run
 
 
 def parse_args(description, **extra):
@@ -66,6 +67,37 @@ def copy_database(source, name):
     _psql(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
 
 
+def ensure_built(database, base, modules, build, rebuild=False):
+    """Make ``database`` once: a copy of ``base`` (``modules`` installed with
+    their demo data, made if missing) filled by ``build(database)``; kept for
+    the next runs unless ``rebuild``. Half-built data is never kept."""
+    if database_exists(database) and not rebuild:
+        return
+    if not database_exists(base) or (rebuild and base not in _installed):
+        drop_database(base)
+        install_database(base, modules)
+        _installed.add(base)
+    copy_database(base, database)
+    started = time.perf_counter()
+    try:
+        build(database)
+    except BaseException:
+        drop_database(database)
+        raise
+    finally:
+        release(database)
+    print(f"built {database} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+
+def print_table(header, rows):
+    """A Markdown table: ``header`` then each row of ``rows`` (sequences of
+    values already formatted, or plain values)."""
+    print(" | ".join(header))
+    print(" | ".join("---" for __ in header))
+    for row in rows:
+        print(" | ".join(str(value) for value in row))
+
+
 @contextlib.contextmanager
 def odoo_env(database, commit=False, addons_path=()):
     """Yield a superuser environment; rolled back unless ``commit``."""
@@ -86,6 +118,15 @@ def odoo_env(database, commit=False, addons_path=()):
                 cr.commit()
         finally:
             cr.rollback()
+
+
+def release(database):
+    """Close this process's connections to ``database`` (to copy or drop it)."""
+    import odoo
+    from odoo.modules.registry import Registry
+
+    Registry.delete(database)
+    odoo.sql_db.close_db(database)
 
 
 @contextlib.contextmanager

@@ -15,17 +15,14 @@ global policy: the difference is the price of the export rules.
 """
 
 import statistics
-import time
 
 from _odoo import (
     clone_documents,
-    copy_database,
     count_queries,
-    database_exists,
-    drop_database,
-    install_database,
+    ensure_built,
     odoo_env,
     parse_args,
+    print_table,
 )
 
 SIZES = [(500, 20), (2000, 20)]  # (buyers, invoices per buyer)
@@ -142,37 +139,38 @@ def measure(database):
 
 def main():
     args = parse_args(__doc__.splitlines()[0])
-    base = f"{args.db_prefix}_bpi_base"
     rows = []
     for buyers_count, invoices_each in SIZES:
         database = f"{args.db_prefix}_bpi_{buyers_count}"
-        if args.rebuild or not database_exists(database):
-            if args.rebuild or not database_exists(base):
-                install_database(base, "credit_insurance,credit_insurance_bpi_export")
-            copy_database(base, database)
-            started = time.perf_counter()
-            try:
-                build(database, buyers_count, invoices_each)
-            except BaseException:
-                drop_database(database)  # never measure half-built data
-                raise
-            print(f"built {database} in {time.perf_counter() - started:.0f} s")
-        rows.append(measure(database))
-    header = (
-        "buyers abroad",
-        "blocked (political event)",
-        "export rules: queries",
-        "export rules: ms (median of 5)",
-        "global policy only: queries",
-        "global policy only: ms (median of 5)",
-    )
-    print(" | ".join(header))
-    print(" | ".join("---" for __ in header))
-    for r in rows:
-        print(
-            f"{r['buyers']} | {r['blocked']} | {r['export_queries']} | "
-            f"{r['export_ms']:.0f} | {r['core_queries']} | {r['core_ms']:.0f}"
+        ensure_built(
+            database,
+            f"{args.db_prefix}_bpi_base",
+            "credit_insurance,credit_insurance_bpi_export",
+            lambda db, n=buyers_count, each=invoices_each: build(db, n, each),
+            args.rebuild,
         )
+        rows.append(measure(database))
+    print_table(
+        (
+            "buyers abroad",
+            "blocked (political event)",
+            "export rules: queries",
+            "export rules: ms (median of 5)",
+            "global policy only: queries",
+            "global policy only: ms (median of 5)",
+        ),
+        (
+            (
+                r["buyers"],
+                r["blocked"],
+                r["export_queries"],
+                f"{r['export_ms']:.0f}",
+                r["core_queries"],
+                f"{r['core_ms']:.0f}",
+            )
+            for r in rows
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -29,13 +29,15 @@ import urllib.request
 
 from _odoo import (
     ROOT,
+    clone_documents,
     copy_database,
     count_queries,
-    database_exists,
     drop_database,
-    install_database,
+    ensure_built,
     odoo_env,
     parse_args,
+    print_table,
+    release,
 )
 
 INVOICES_PER_BUYER = 25  # the template buyer's invoices, copied for each buyer
@@ -92,7 +94,7 @@ def build(database, buyers_count):
                 for n in range(buyers_count)
             ]
         )
-        clone_invoices(env, template, buyers)
+        clone_documents(env, template, buyers)
         cr = env.cr
         # One copied invoice in ten (staggered per buyer): 40 days old at 30
         # days, i.e. 10 days overdue (past the 7-day trigger, 20 days before
@@ -120,69 +122,6 @@ def build(database, buyers_count):
             },
         )
         cr.execute("ANALYZE")
-
-
-def clone_invoices(env, template, buyers):
-    """Copy the template buyer's invoices and journal items for every buyer,
-    in a few SQL statements (residual amounts and cover included)."""
-    cr = env.cr
-    env.flush_all()
-    cr.execute(
-        """
-        CREATE TEMP TABLE bench_map AS
-        SELECT m.id AS old_id, nextval('account_move_id_seq') AS new_id,
-               b.id AS buyer_id
-          FROM account_move m, unnest(%s) b(id)
-         WHERE m.partner_id = %s
-        """,
-        [buyers.ids, template.id],
-    )
-    for table, parent, replace in (
-        (
-            "account_move",
-            "id",
-            {
-                "id": "map.new_id",
-                "name": "src.name || '/' || map.new_id",
-                "partner_id": "map.buyer_id",
-                "commercial_partner_id": "map.buyer_id",
-                "partner_shipping_id": "map.buyer_id",
-            },
-        ),
-        (
-            "account_move_line",
-            "move_id",
-            {
-                "move_id": "map.new_id",
-                "partner_id": "CASE WHEN src.partner_id IS NULL THEN NULL "
-                "ELSE map.buyer_id END",
-            },
-        ),
-    ):
-        cr.execute(
-            "SELECT column_name FROM information_schema.columns"
-            " WHERE table_name = %s ORDER BY ordinal_position",
-            [table],
-        )
-        columns = [row[0] for row in cr.fetchall()]
-        if table == "account_move_line":
-            columns.remove("id")
-        cr.execute(
-            f"INSERT INTO {table} ({', '.join(columns)})"  # fixed names
-            f" SELECT {', '.join(replace.get(c, f'src.{c}') for c in columns)}"
-            f" FROM bench_map map JOIN {table} src ON src.{parent} = map.old_id"
-        )
-    cr.execute("DROP TABLE bench_map")
-    env.invalidate_all()
-
-
-def release(database):
-    """Close this process's connections to ``database`` (to copy it)."""
-    import odoo
-    from odoo.modules.registry import Registry
-
-    Registry.delete(database)
-    odoo.sql_db.close_db(database)
 
 
 # --------------------------------------------------------------- sandbox
@@ -315,25 +254,19 @@ def main():
             "help": "also run the largest size with one call at a time",
         },
     )
-    base = f"{args.db_prefix}_declarations_base"
     rows = []
     runs = [(size, None) for size in args.sizes]
     if args.serial:
         runs.append((max(args.sizes), 1))
     for size, calls_in_flight in runs:
         built = f"{args.db_prefix}_declarations_{size}"
-        if args.rebuild or not database_exists(built):
-            if args.rebuild or not database_exists(base):
-                drop_database(base)
-                install_database(base, "credit_insurance")
-            copy_database(base, built)
-            started = time.perf_counter()
-            build(built, size)
-            release(built)
-            print(
-                f"built {built} in {time.perf_counter() - started:.0f} s",
-                file=sys.stderr,
-            )
+        ensure_built(
+            built,
+            f"{args.db_prefix}_declarations_base",
+            "credit_insurance",
+            lambda db, n=size: build(db, n),
+            args.rebuild,
+        )
         run = f"{built}_run"
         copy_database(built, run)
         try:
@@ -341,34 +274,43 @@ def main():
         finally:
             release(run)
             drop_database(run)
-    header = (
-        "calls in flight",
-        "buyers",
-        "invoices",
-        "declarations",
-        "filed",
-        "prepare s",
-        "file s",
-        "declarations/s",
-        "queries/declaration",
-        "memory MB: start, peak",
-        "received once by the sandbox",
-    )
     print(
         f"sandbox latency {args.latency * 1000:.0f} ms per call, {os.cpu_count()} CPUs"
     )
-    print(" | ".join(header))
-    print(" | ".join("---" for __ in header))
-    for r in rows:
-        print(
-            f"{r['calls']} | {r['buyers']} | {r['invoices']} | {r['to_file']} | "
-            f"{r['filed']} | "
-            f"{r['prepare_s']:.1f} | {r['file_s']:.1f} | "
-            f"{r['filed'] / r['file_s']:.1f} | {r['queries'] / r['exchanged']:.1f} | "
-            f"{r['rss_start']:.0f}, {r['rss_max']:.0f} | "
-            f"{'yes' if r['once'] else 'NO'} ({r['received']} received, "
-            f"{r['through_api']} filed through the API)"
-        )
+    print_table(
+        (
+            "calls in flight",
+            "buyers",
+            "invoices",
+            "declarations",
+            "filed",
+            "prepare s",
+            "file s",
+            "declarations/s",
+            "queries/declaration",
+            "memory MB: start, peak",
+            "received once by the sandbox",
+        ),
+        (
+            (
+                r["calls"],
+                r["buyers"],
+                r["invoices"],
+                r["to_file"],
+                r["filed"],
+                f"{r['prepare_s']:.1f}",
+                f"{r['file_s']:.1f}",
+                f"{r['filed'] / r['file_s']:.1f}",
+                f"{r['queries'] / r['exchanged']:.1f}",
+                f"{r['rss_start']:.0f}, {r['rss_max']:.0f}",
+                (
+                    f"{'yes' if r['once'] else 'NO'} ({r['received']} received, "
+                    f"{r['through_api']} filed through the API)"
+                ),
+            )
+            for r in rows
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -18,13 +18,11 @@ import time
 
 from _odoo import (
     clone_documents,
-    copy_database,
     count_queries,
-    database_exists,
-    drop_database,
-    install_database,
+    ensure_built,
     odoo_env,
     parse_args,
+    print_table,
 )
 
 SIZES = [(500, 20), (2000, 50)]  # (buyers, invoices per buyer)
@@ -151,42 +149,44 @@ def measure(database):
 
 def main():
     args = parse_args(__doc__.splitlines()[0])
-    base = f"{args.db_prefix}_exposure_base"
     rows = []
     for buyers_count, invoices_each in SIZES:
         database = f"{args.db_prefix}_exposure_{buyers_count}"
-        if args.rebuild or not database_exists(database):
-            if args.rebuild or not database_exists(base):
-                install_database(base, "credit_insurance")
-            copy_database(base, database)
-            started = time.perf_counter()
-            try:
-                build(database, buyers_count, invoices_each)
-            except BaseException:
-                drop_database(database)  # never measure half-built data
-                raise
-            print(f"built {database} in {time.perf_counter() - started:.0f} s")
-        rows.append(measure(database))
-    header = (
-        "buyers",
-        "invoices",
-        "journal items",
-        "batch: queries",
-        "queries per buyer",
-        "batch: ms (median of 5)",
-        "one by one: queries per buyer",
-        "one by one: ms per buyer",
-        "one by one, all buyers: ms",
-    )
-    print(" | ".join(header))
-    print(" | ".join("---" for __ in header))
-    for r in rows:
-        print(
-            f"{r['buyers']} | {r['invoices']} | {r['lines']} | {r['batch_queries']} | "
-            f"{r['batch_queries'] / r['buyers']:.4f} | {r['batch_ms']:.0f} | "
-            f"{r['single_queries']:.1f} | {r['single_ms']:.1f} | "
-            f"{r['single_ms'] * r['buyers']:.0f}"
+        ensure_built(
+            database,
+            f"{args.db_prefix}_exposure_base",
+            "credit_insurance",
+            lambda db, n=buyers_count, each=invoices_each: build(db, n, each),
+            args.rebuild,
         )
+        rows.append(measure(database))
+    print_table(
+        (
+            "buyers",
+            "invoices",
+            "journal items",
+            "batch: queries",
+            "queries per buyer",
+            "batch: ms (median of 5)",
+            "one by one: queries per buyer",
+            "one by one: ms per buyer",
+            "one by one, all buyers: ms",
+        ),
+        (
+            (
+                r["buyers"],
+                r["invoices"],
+                r["lines"],
+                r["batch_queries"],
+                f"{r['batch_queries'] / r['buyers']:.4f}",
+                f"{r['batch_ms']:.0f}",
+                f"{r['single_queries']:.1f}",
+                f"{r['single_ms']:.1f}",
+                f"{r['single_ms'] * r['buyers']:.0f}",
+            )
+            for r in rows
+        ),
+    )
 
 
 if __name__ == "__main__":
