@@ -1,7 +1,27 @@
+import tempfile
+
 from odoo import Command, fields, http
 from odoo.tests import HttpCase, new_test_user
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
+
+from ..sandbox.server import start_in_thread, start_sandbox
+
+
+def serve_sandbox(test, **options):
+    """The sandbox insurer on a free local port with a fresh data folder,
+    stopped after ``test``."""
+    server = start_sandbox(tempfile.mkdtemp(prefix="sandbox-"), **options)
+    test.addCleanup(server.stop)
+    return server
+
+
+def serve_app(test, app, **options):
+    """Serve a WSGI app (with the sandbox's fault injection) on a free local
+    port, stopped after ``test``."""
+    server = start_in_thread(app, **options)
+    test.addCleanup(server.stop)
+    return server
 
 
 class CreditInsuranceCommon(AccountTestInvoicingCommon):
@@ -183,3 +203,23 @@ class BrowserCase(HttpCase):
     def setUpClass(cls):
         super().setUpClass()
         assert http.root.statics, "computed once, before the browser asks"
+
+    def make_tour_policy(self, name, **values):
+        """A selective policy of the admin's company (the one the tour sees),
+        with its own insurer."""
+        company = self.env.ref("base.user_admin").company_id
+        insurer = self.env["credit.insurance.insurer"].create(
+            {"name": "Tour insurer", "company_id": company.id}
+        )
+        return self.env["credit.insurance.policy"].create(
+            {
+                "name": name,
+                "insurer_id": insurer.id,
+                "policy_type": "selective",
+                "company_id": company.id,
+                "currency_id": company.currency_id.id,
+                "date_start": "2020-01-01",
+                "coverage_pct": 90.0,
+                **values,
+            }
+        )

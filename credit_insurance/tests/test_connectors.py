@@ -8,7 +8,6 @@ reference: no HTTP call is mocked.
 """
 
 import logging
-import tempfile
 from datetime import timedelta
 from unittest.mock import patch
 
@@ -20,7 +19,7 @@ from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, new_test_user, tagged
 
 from ..providers import PROVIDERS, ProviderConfig, SandboxProvider
-from ..sandbox.server import start_sandbox
+from .common import serve_sandbox
 
 API_KEY = "sbx-test-key-7731"
 MANAGER = "base.group_user,credit_insurance.group_credit_insurance_manager"
@@ -102,13 +101,8 @@ class TestConnectors(TransactionCase):
 
     def setUp(self):
         super().setUp()
-        self.sandbox = self.start_sandbox()
+        self.sandbox = serve_sandbox(self)
         self.insurer.api_base_url = self.sandbox.url
-
-    def start_sandbox(self, **options):
-        server = start_sandbox(tempfile.mkdtemp(prefix="sandbox-"), **options)
-        self.addCleanup(server.stop)
-        return server
 
     # ---------------------------------------------------------------- helpers
 
@@ -482,7 +476,7 @@ class TestConnectors(TransactionCase):
         self.assertTrue(triggers, "the job comes back when the insurer allows it")
 
     def test_refused_credentials_stop_the_insurer_and_never_leak(self):
-        guarded = self.start_sandbox(api_key="the-right-key-1")
+        guarded = serve_sandbox(self, api_key="the-right-key-1")
         self.insurer.api_base_url = guarded.url
         request = self.request_limit(10_000.0)
         recorder = LogRecorder()

@@ -64,21 +64,8 @@ class TestDashboard(CreditInsuranceCommon):
 @tagged("post_install", "-at_install")
 class TestDashboardInBrowser(BrowserCase):
     def test_dashboard_tour(self):
-        company = self.env.ref("base.user_admin").company_id
-        insurer = self.env["credit.insurance.insurer"].create(
-            {"name": "Tour insurer", "company_id": company.id}
-        )
-        policy = self.env["credit.insurance.policy"].create(
-            {
-                "name": "TOUR-1",
-                "insurer_id": insurer.id,
-                "policy_type": "selective",
-                "company_id": company.id,
-                "currency_id": company.currency_id.id,
-                "date_start": "2020-01-01",
-                "coverage_pct": 90.0,
-            }
-        )
+        policy = self.make_tour_policy("TOUR-1")
+        company = policy.company_id
         Partner = self.env["res.partner"]
         product = self.env["product.product"].create({"name": "Tissu", "list_price": 1})
         for name, limit, amount in (

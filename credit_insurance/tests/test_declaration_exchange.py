@@ -7,7 +7,6 @@ running at once, and check the sandbox's count of declarations received per
 idempotency key: no HTTP call is mocked.
 """
 
-import tempfile
 import threading
 from datetime import datetime, timedelta
 from unittest.mock import patch
@@ -19,7 +18,7 @@ from odoo import SUPERUSER_ID, api
 from odoo.tests import TransactionCase, tagged
 
 from ..providers import SandboxProvider
-from ..sandbox.server import start_sandbox
+from .common import serve_sandbox
 from .test_declaration import TRIGGER, DeclarationCase, fr_vat
 
 API_KEY = "sbx-decl-key-4410"
@@ -44,13 +43,8 @@ class SandboxCase(DeclarationCase):
 
     def setUp(self):
         super().setUp()
-        self.sandbox = self.start_sandbox()
+        self.sandbox = serve_sandbox(self)
         self.insurer.api_base_url = self.sandbox.url
-
-    def start_sandbox(self, **options):
-        server = start_sandbox(tempfile.mkdtemp(prefix="sandbox-"), **options)
-        self.addCleanup(server.stop)
-        return server
 
     def stats(self):
         return requests.get(f"{self.sandbox.url}/_admin/stats", timeout=5).json()
@@ -409,8 +403,7 @@ class TestConcurrentWorkers(TransactionCase):
     are committed (and removed at the end) so that both can see them."""
 
     def test_two_workers_file_each_declaration_once(self):
-        sandbox = start_sandbox(tempfile.mkdtemp(prefix="sandbox-"), latency=0.2)
-        self.addCleanup(sandbox.stop)
+        sandbox = serve_sandbox(self, latency=0.2)
         fixture = self.committed_fixture(sandbox.url, buyers=6)
         self.addCleanup(self.remove_fixture, fixture)
 

@@ -24,21 +24,7 @@ class TestOrderLimitTour(BrowserCase):
         manager = new_test_user(
             self.env, login="tour_manager", groups=MANAGER, company_id=company.id
         )
-        insurer = self.env["credit.insurance.insurer"].create(
-            {"name": "Tour insurer", "company_id": company.id}
-        )
-        policy = self.env["credit.insurance.policy"].create(
-            {
-                "name": "TOUR-ORDERS",
-                "insurer_id": insurer.id,
-                "policy_type": "selective",
-                "company_id": company.id,
-                "currency_id": company.currency_id.id,
-                "date_start": "2020-01-01",
-                "coverage_pct": 90.0,
-                "enforcement_mode": "block",
-            }
-        )
+        policy = self.make_tour_policy("TOUR-ORDERS", enforcement_mode="block")
         buyer = self.env["res.partner"].create(
             {"name": "Tour Buyer SA", "is_company": True, "customer_rank": 1}
         )

@@ -5,7 +5,6 @@ sandbox insurer over real HTTP, and the files for the insurer's portal."""
 import base64
 import csv
 import io
-import tempfile
 
 import openpyxl
 import psycopg2
@@ -18,8 +17,7 @@ from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
 from ..models.credit_insurance_turnover_declaration import closed_periods
-from ..sandbox.server import start_sandbox
-from .common import CreditInsuranceCommon
+from .common import CreditInsuranceCommon, serve_sandbox
 
 MANAGER = "base.group_user,credit_insurance.group_credit_insurance_manager"
 
@@ -201,8 +199,7 @@ class TestTurnoverDeclaration(CreditInsuranceCommon):
             declaration.with_user(self.manager).action_declare()
 
     def test_declared_to_the_sandbox_exactly_once_despite_a_lost_answer(self):
-        sandbox = start_sandbox(tempfile.mkdtemp(prefix="sandbox-"))
-        self.addCleanup(sandbox.stop)
+        sandbox = serve_sandbox(self)
         self.insurer.write(
             {"provider": "sandbox", "api_base_url": sandbox.url, "api_timeout": 2}
         )

@@ -2,7 +2,7 @@ from odoo import fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
-from odoo.addons.credit_insurance.sandbox.server import start_in_thread
+from odoo.addons.credit_insurance.tests.common import serve_app
 
 from ..exchange import documents
 from ..sandbox.hostile import FixedAnswer, billion_laughs_answer, xxe_answer
@@ -62,11 +62,6 @@ class TestExportDocuments(ExportCommon):
 
     def xml(self, document):
         return documents.validate(document._xml_bytes())
-
-    def serve(self, app, **options):
-        server = start_in_thread(app, **options)
-        self.addCleanup(server.stop)
-        return server
 
     # ------------------------------------------------------- declarations
 
@@ -217,7 +212,7 @@ class TestExportDocuments(ExportCommon):
 
     def test_soap_round_trip_with_the_sandbox(self):
         sandbox = SandboxSoapIntermediary()
-        server = self.serve(sandbox)
+        server = serve_app(self, sandbox)
         self.export_policy.export_soap_url = f"{server.url}/soap"
         declaration, turnover = self.declaration(), self.turnover()
         (declaration | turnover).action_generate()
@@ -247,7 +242,7 @@ class TestExportDocuments(ExportCommon):
         self.assertIn("Deposit failed", document.message_ids[0].body)
 
     def send_to(self, app, **options):
-        server = self.serve(app, **options)
+        server = serve_app(self, app, **options)
         self.export_policy.export_soap_url = f"{server.url}/soap"
         declaration = self.declaration()
         declaration.action_generate()
@@ -259,7 +254,7 @@ class TestExportDocuments(ExportCommon):
         sandbox.deposits.append(
             {"number": "DEP-0", "type": "x", "reference": "EXP/2026/0001"}
         )
-        server = self.serve(sandbox)
+        server = serve_app(self, sandbox)
         self.export_policy.export_soap_url = f"{server.url}/soap"
         declaration = self.declaration()
         declaration.name = "EXP/2026/0001"
@@ -271,7 +266,7 @@ class TestExportDocuments(ExportCommon):
 
     def test_xxe_answer_is_refused_and_nothing_fetched(self):
         canary = FixedAnswer("")
-        canary_server = self.serve(canary)
+        canary_server = serve_app(self, canary)
         declaration = self.send_to(
             FixedAnswer(xxe_answer(f"{canary_server.url}/canary"))
         )
@@ -290,7 +285,7 @@ class TestExportDocuments(ExportCommon):
             declaration, "not the expected XML|no deposit number"
         )
         sandbox = SandboxSoapIntermediary()
-        server = self.serve(sandbox)
+        server = serve_app(self, sandbox)
         server.faults.add("error", arg="503")
         self.export_policy.export_soap_url = f"{server.url}/soap"
         declaration = self.declaration()

@@ -16,7 +16,7 @@ from freezegun import freeze_time
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import TransactionCase, tagged
 
-from odoo.addons.credit_insurance.sandbox.server import start_in_thread
+from odoo.addons.credit_insurance.tests.common import serve_app
 
 from ..exchange import documents
 from ..sandbox.soap_server import SandboxSoapIntermediary
@@ -185,8 +185,7 @@ class TestPoliticalDeclarations(ExportCommon):
 
     def test_soap_deposit_files_declaration_and_claim(self):
         sandbox = SandboxSoapIntermediary()
-        server = start_in_thread(sandbox)
-        self.addCleanup(server.stop)
+        server = serve_app(self, sandbox)
         self.export_policy.export_soap_url = f"{server.url}/soap"
         self.political_event(self.us, date_start="2026-01-15")
         self.overdue(self.us_buyer)
