@@ -542,10 +542,7 @@ class CreditInsuranceDeclaration(models.Model):
             )
         )
 
-    def action_send(self):
-        """Queue for the insurer (the exchange runs at once); with a manual
-        insurer, ask the credit managers to file it in the portal."""
-        self._check_manager()
+    def _check_unfiled(self):
         for declaration in self:
             if declaration.state not in UNFILED_STATES:
                 raise UserError(
@@ -554,6 +551,13 @@ class CreditInsuranceDeclaration(models.Model):
                         name=declaration.name,
                     )
                 )
+
+    def action_send(self):
+        """Queue for the insurer (the exchange runs at once); with a manual
+        insurer, ask the credit managers to file it in the portal."""
+        self._check_manager()
+        self._check_unfiled()
+        for declaration in self:
             if not declaration.line_ids:
                 raise UserError(
                     self.env._(
@@ -579,14 +583,8 @@ class CreditInsuranceDeclaration(models.Model):
         """A credit manager filed it in the insurer's portal (or found it
         there): record the filing."""
         self._check_manager()
+        self._check_unfiled()
         for declaration in self:
-            if declaration.state not in UNFILED_STATES:
-                raise UserError(
-                    self.env._(
-                        "Declaration %(name)s has already been filed.",
-                        name=declaration.name,
-                    )
-                )
             declaration._record_filing(
                 declaration.insurer_reference or "",
                 "accepted" if declaration.category == "extension" else "received",

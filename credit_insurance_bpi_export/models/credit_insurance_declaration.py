@@ -8,7 +8,6 @@ uploading it; filing that file files the declaration.
 """
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
 
 from odoo.addons.credit_insurance.models.credit_insurance_declaration import (
     UNFILED_STATES,
@@ -127,12 +126,8 @@ class CreditInsuranceDeclaration(models.Model):
         self.ensure_one()
         self._check_manager()
         pending = self.export_document_ids._pending()
-        if not pending and self.state not in UNFILED_STATES:
-            raise UserError(
-                self.env._(
-                    "Declaration %(name)s has already been filed.", name=self.name
-                )
-            )
+        if not pending:
+            self._check_unfiled()
         return pending._produce_and_open(
             {
                 "document_type": "overdue_declaration",
