@@ -33,7 +33,7 @@ class CreditInsuranceDashboard(models.AbstractModel):
         self._check_access()
         company = self.env.company
         currency = company.currency_id
-        buyers = self._buyers()
+        buyers = self.env["res.partner"]._credit_insurance_buyers()
         covers = self.env["credit.insurance.cover"]._get_buyer_covers(buyers)
         insured = [c for c in covers.values() if c.policy]
         names = dict(buyers.mapped(lambda b: (b.id, b.display_name)))
@@ -147,20 +147,6 @@ class CreditInsuranceDashboard(models.AbstractModel):
                 "late": Turnover.search_count(self._section_domain("turnover_late")),
             },
         }
-
-    @api.model
-    def _buyers(self):
-        """The current company's customers and named buyers (companies)."""
-        return self.env["res.partner"].search(
-            [
-                "|",
-                ("is_company", "=", True),
-                ("parent_id", "=", False),
-                "|",
-                ("customer_rank", ">", 0),
-                ("credit_insurance_limit_ids", "!=", False),
-            ]
-        )
 
     @api.model
     def _deadline_domain(self, today):

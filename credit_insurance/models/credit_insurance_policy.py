@@ -11,6 +11,17 @@ POLICY_TYPES = [
 ]
 
 
+def in_force_domain(date):
+    """Records dated from ``date_start`` to ``date_end`` (empty: open-ended)
+    in force on ``date``."""
+    return [
+        ("date_start", "<=", date),
+        "|",
+        ("date_end", "=", False),
+        ("date_end", ">=", date),
+    ]
+
+
 class CreditInsurancePolicy(models.Model):
     """A credit-insurance contract and the parameters the insurer applies."""
 
@@ -449,12 +460,7 @@ class CreditInsurancePolicy(models.Model):
 
     @api.model
     def _in_force_domain(self, date):
-        return [
-            ("date_start", "<=", date),
-            "|",
-            ("date_end", "=", False),
-            ("date_end", ">=", date),
-        ]
+        return in_force_domain(date)
 
     def action_view_turnover_declarations(self):
         self.ensure_one()

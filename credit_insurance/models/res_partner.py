@@ -173,9 +173,11 @@ class ResPartner(models.Model):
 
     # ------------------------------------------------------------- searches
 
-    def _credit_insurance_buyers_where(self, keep):
-        """Domain on buyers (customers or named buyers) whose cover passes ``keep``."""
-        buyers = self.search(
+    @api.model
+    def _credit_insurance_buyers(self):
+        """The current company's buyers: customers and named buyers (companies,
+        or people on their own)."""
+        return self.search(
             [
                 "|",
                 ("is_company", "=", True),
@@ -185,6 +187,10 @@ class ResPartner(models.Model):
                 ("credit_insurance_limit_ids", "!=", False),
             ]
         )
+
+    def _credit_insurance_buyers_where(self, keep):
+        """Domain on buyers (customers or named buyers) whose cover passes ``keep``."""
+        buyers = self._credit_insurance_buyers()
         covers = self.env["credit.insurance.cover"]._get_buyer_covers(buyers)
         return [("id", "in", [i for i, cover in covers.items() if keep(cover)])]
 

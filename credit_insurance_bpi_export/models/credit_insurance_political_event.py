@@ -4,6 +4,9 @@ from odoo.exceptions import ValidationError
 from odoo.addons.credit_insurance.models.credit_insurance_declaration import (
     UNFILED_STATES,
 )
+from odoo.addons.credit_insurance.models.credit_insurance_policy import (
+    in_force_domain,
+)
 
 EVENT_TYPES = [
     ("moratorium", "Moratorium"),
@@ -98,19 +101,10 @@ class CreditInsurancePoliticalEvent(models.Model):
         )._assign_political_events()
 
     @api.model
-    def _in_force_domain(self, date):
-        return [
-            ("date_start", "<=", date),
-            "|",
-            ("date_end", "=", False),
-            ("date_end", ">=", date),
-        ]
-
-    @api.model
     def _events_in_force(self, countries, date):
         """``{country id: event}`` of the events in force on ``date`` (one query)."""
         events = self.sudo().search(
-            [("country_id", "in", countries.ids), *self._in_force_domain(date)],
+            [("country_id", "in", countries.ids), *in_force_domain(date)],
             order="date_start desc, id desc",
         )
         by_country = {}
