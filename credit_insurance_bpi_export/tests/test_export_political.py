@@ -75,8 +75,8 @@ class TestPoliticalDeclarations(ExportCommon):
             .browse(action["res_id"])
         )
 
-    def filed_political_declaration(self, buyer=None):
-        self.political_event(self.us, date_start="2026-01-15")
+    def filed_declaration(self, buyer=None):
+        """The overdue of ``buyer`` declared by the job, its file filed."""
         buyer = buyer or self.us_buyer
         self.overdue(buyer)
         self.gather()
@@ -216,7 +216,8 @@ class TestPoliticalDeclarations(ExportCommon):
         return self.env["credit.insurance.claim"].browse(action["res_id"])
 
     def test_political_claim_uses_the_political_coverage_and_waiting_period(self):
-        declaration = self.filed_political_declaration()
+        self.political_event(self.us, date_start="2026-01-15")
+        declaration = self.filed_declaration()
         claim = self.open_claim(declaration)
         self.assertEqual(claim.cause, "political")
         self.assertEqual(claim.political_event_id, declaration.political_event_id)
@@ -235,11 +236,7 @@ class TestPoliticalDeclarations(ExportCommon):
         self.assertEqual(claim.date_expected, date(2026, 7, 12))  # filed + 150
 
     def test_political_waiting_period_runs_from_a_later_event(self):
-        self.overdue(self.us_buyer)
-        self.gather()
-        declaration = self.declaration_of(self.us_buyer)
-        with freeze_time("2026-02-12"):
-            self.export_file(declaration).action_mark_filed()
+        declaration = self.filed_declaration()
         claim = self.open_claim(declaration)
         self.assertEqual(claim.cause, "protracted_default")
         event = self.political_event(self.us, date_start="2026-03-01")
@@ -248,7 +245,8 @@ class TestPoliticalDeclarations(ExportCommon):
         self.assertEqual(claim.date_expected, date(2026, 8, 28))  # 1 March + 180
 
     def test_claim_file_is_valid_and_submits_the_claim(self):
-        declaration = self.filed_political_declaration()
+        self.political_event(self.us, date_start="2026-01-15")
+        declaration = self.filed_declaration()
         claim = self.open_claim(declaration)
         document = self.export_file(claim)
         self.assertEqual(document.document_type, "claim")
@@ -287,11 +285,7 @@ class TestPoliticalDeclarations(ExportCommon):
         self.assertIn(document.name, self.messages(claim))
 
     def test_insolvency_claim_file_names_the_insolvency(self):
-        self.overdue(self.us_buyer)
-        self.gather()
-        declaration = self.declaration_of(self.us_buyer)
-        with freeze_time("2026-02-12"):
-            self.export_file(declaration).action_mark_filed()
+        declaration = self.filed_declaration()
         claim = self.open_claim(declaration)
         claim.write({"cause": "insolvency", "date_insolvency": "2026-03-02"})
         root = self.xml(self.export_file(claim))
