@@ -548,23 +548,33 @@ class SandboxInsurer:
     def decision_view(decision):
         return {k: v for k, v in decision.items() if k != "cutDone"}
 
-    def find_limit_requests(self, request):
-        reference = request.args.get("customerReference", "")
-        if not reference:
-            raise ApiError(400, "invalid_request", "customerReference is required.")
+    def find_by(self, request, collection, field, view):
+        """The records of ``collection`` whose ``field`` is the (required)
+        query parameter of that name: how a client finds what it sent."""
+        value = request.args.get(field, "")
+        if not value:
+            raise ApiError(400, "invalid_request", f"{field} is required.")
         with self.store.lock:
             found = [
-                self.request_view(r)
-                for r in self.store.state["requests"].values()
-                if r["customerReference"] == reference
+                view(record)
+                for record in self.store.state[collection].values()
+                if record[field] == value
             ]
-        return json_response(200, {"requests": found})
+        return json_response(200, {collection: found})
+
+    def get_or_404(self, collection, ident, label):
+        """The record ``ident`` of ``collection`` (call with the lock held)."""
+        record = self.store.state[collection].get(ident)
+        if not record:
+            raise ApiError(404, "not_found", f"No {label} {ident}.")
+        return record
+
+    def find_limit_requests(self, request):
+        return self.find_by(request, "requests", "customerReference", self.request_view)
 
     def get_limit_request(self, request, ident):
         with self.store.lock:
-            limit_request = self.store.state["requests"].get(ident)
-            if not limit_request:
-                raise ApiError(404, "not_found", f"No limit request {ident}.")
+            limit_request = self.get_or_404("requests", ident, "limit request")
             if limit_request["status"] in ("pending", "referred"):
                 limit_request["polls"] += 1
                 buyer = self.buyer(limit_request["buyerId"])
@@ -721,9 +731,7 @@ class SandboxInsurer:
         amount = self.amount(data, "amount", positive=False)
         invoices = self.invoices(data)
         with self.store.lock:
-            overdue = self.store.state["overdues"].get(ident)
-            if not overdue:
-                raise ApiError(404, "not_found", f"No overdue {ident}.")
+            overdue = self.get_or_404("overdues", ident, "overdue")
             updates = self.store.state["stats"]["declaration_updates"]
             updates[ident] = updates.get(ident, 0) + 1
             overdue["amount"] = amount
@@ -739,22 +747,11 @@ class SandboxInsurer:
         return {k: v for k, v in overdue.items() if k != "polls"}
 
     def find_overdues(self, request):
-        key = request.args.get("idempotencyKey", "")
-        if not key:
-            raise ApiError(400, "invalid_request", "idempotencyKey is required.")
-        with self.store.lock:
-            found = [
-                self.overdue_view(o)
-                for o in self.store.state["overdues"].values()
-                if o["idempotencyKey"] == key
-            ]
-        return json_response(200, {"overdues": found})
+        return self.find_by(request, "overdues", "idempotencyKey", self.overdue_view)
 
     def get_overdue(self, request, ident):
         with self.store.lock:
-            overdue = self.store.state["overdues"].get(ident)
-            if not overdue:
-                raise ApiError(404, "not_found", f"No overdue {ident}.")
+            overdue = self.get_or_404("overdues", ident, "overdue")
             self.advance_overdue(overdue)
             self.store.save()
             return json_response(200, self.overdue_view(overdue))
@@ -807,9 +804,7 @@ class SandboxInsurer:
 
     def get_claim(self, request, ident):
         with self.store.lock:
-            claim = self.store.state["claims"].get(ident)
-            if not claim:
-                raise ApiError(404, "not_found", f"No claim {ident}.")
+            claim = self.get_or_404("claims", ident, "claim")
             claim["polls"] += 1
             if claim["status"] == "OPEN" and claim["polls"] >= self.collection_polls:
                 claim.update(
