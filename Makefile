@@ -16,6 +16,7 @@ ODOO := $(PYTHON) -m odoo --addons-path=$(CURDIR) --db-filter='^($(DEMO_DB)|cred
 help:
 	@echo "make demo   start the sandbox insurer, install (or update) the demo database $(DEMO_DB) and serve it on http://localhost:$(HTTP_PORT)"
 	@echo "make test   run every test and linter on a fresh database, then drop it"
+	@echo "            (with Odoo's own sale and account tests on the addons' database)"
 
 # --- prerequisites: fail fast, one line each -------------------------------------
 
@@ -73,14 +74,19 @@ check-browser:
 	       command -v chromium >/dev/null \
 	       || { echo "error: the browser tests need headless Chromium and it could not be installed (apt-get install chromium)." >&2; exit 1; }; }
 
+# After our tests, Odoo's own post-install suites of sale and account run on a
+# copy of the freshly installed database (tests/odoo_suites/run_core_suites.py).
 test: check-odoo check-postgres check-browser test-requirements
 	@db=$(TEST_DB); status=0; \
-	trap '$(PYTHON) -c "$$DROP_DB" '"$$db"' || true' EXIT; \
+	trap '$(PYTHON) -c "$$DROP_DB" '"$$db"' || true; $(PYTHON) -c "$$DROP_DB" '"$${db}_core"' || true' EXIT; \
 	echo "== installing $(ADDONS_CSV) with demo data in $$db"; \
 	$(ODOO) -d $$db -i $(ADDONS_CSV) --stop-after-init --log-level=warn || exit 1; \
+	$(PYTHON) -m odoo db --addons-path=$(CURDIR) duplicate $$db $${db}_core >/dev/null || exit 1; \
 	echo "== tests"; \
 	$(PYTHON) -m pytest -p no:cacheprovider --odoo-database=$$db --odoo-addons-path=$(CURDIR) \
-	  --odoo-http --odoo-extra=test-enable --odoo-log-level=warn -q -rs $(ADDONS) tests || status=1; \
+	  --odoo-http --odoo-log-level=warn -q -rs $(ADDONS) tests || status=1; \
+	echo "== Odoo's own tests of sale and account, with the addons installed"; \
+	$(PYTHON) tests/odoo_suites/run_core_suites.py --database $${db}_core || status=1; \
 	echo "== linters"; \
 	$(MAKE) --no-print-directory lint || status=1; \
 	exit $$status

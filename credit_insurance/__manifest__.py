@@ -42,6 +42,7 @@
     "assets": {
         "web.assets_backend": [
             "credit_insurance/static/src/dashboard/*",
+            "credit_insurance/static/src/limit_dialog/*",
         ],
         "web.assets_tests": [
             "credit_insurance/static/tests/tours/*",

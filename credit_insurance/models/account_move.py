@@ -218,7 +218,8 @@ class AccountMove(models.Model):
                 ._get_buyer_covers(moves.commercial_partner_id, exclude_moves=moves)
             )
             consumed = defaultdict(float)
-            for move in moves.sorted(lambda m: (m.invoice_date, m.id)):
+            # An imported move may be posted without an invoice date.
+            for move in moves.sorted(lambda m: (m.invoice_date or m.date, m.id)):
                 cover = covers.get(move.commercial_partner_id.id)
                 if not cover or not cover.policy:
                     move.credit_insurance_policy_id = False

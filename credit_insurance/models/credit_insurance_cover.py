@@ -8,12 +8,15 @@ confirmations and invoice postings go through
 """
 
 import datetime
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
 from odoo import api, fields, models
 from odoo.tools import SQL
 from odoo.tools.misc import format_amount
+
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -647,7 +650,8 @@ class CreditInsuranceCover(models.AbstractModel):
     ):
         """Check documents of the current company against their buyers' limits.
 
-        Returns one :class:`ExposureCheck` per document, in the same order.
+        Returns one :class:`ExposureCheck` per document with a customer, in
+        the same order.
         The documents themselves must be left out of the exposure
         (``exclude_moves`` / ``exclude_orders``): their amounts are added here.
 
@@ -688,7 +692,17 @@ class CreditInsuranceCover(models.AbstractModel):
         consumed = defaultdict(float)
         checks = []
         for document in documents:
-            buyer = Partner.browse(buyer_of[document.partner._origin.id])
+            buyer_id = buyer_of.get(document.partner._origin.id)
+            if not buyer_id:
+                # No saved customer yet, which Odoo refuses by itself: a check
+                # never crashes a posting, a confirmation or the job running
+                # them.
+                _logger.info(
+                    "Credit insurance: %s not checked, it has no customer.",
+                    document.record,
+                )
+                continue
+            buyer = Partner.browse(buyer_id)
             cover = covers[buyer.id]
             amount = self._sum_converted(
                 document.amounts, rates[document.date], cover.vat_included, company

@@ -7,10 +7,10 @@ from odoo.tools import plaintext2html
 
 from .credit_insurance_cover import ExposureDocument
 
-# Orders whose limit check is settled for the current call only: checked under
-# lock by the form's Confirm button, or overridden by a credit manager in the
-# dialog. A context variable and not a context key: an RPC caller can send any
-# context, but only the server methods below set this, around one call.
+# Orders whose limit check is settled for the current call only: overridden by
+# a credit manager in the limit dialog. A context variable and not a context
+# key: an RPC caller can send any context, but only the server sets this,
+# around one call.
 _SETTLED_ORDERS = contextvars.ContextVar(
     "credit_insurance_settled_orders", default=frozenset()
 )
@@ -51,7 +51,7 @@ class SaleOrder(models.Model):
                 o.state in ("draft", "sent") and o.partner_invoice_id and o.company_id
             )
         )
-        (self - quotations).credit_insurance_warning = False
+        self.credit_insurance_warning = False
         # Quotations do not add up: each is checked alone.
         for check in quotations._credit_insurance_checks(cumulative=False):
             order = check.document.record
@@ -169,8 +169,12 @@ class SaleOrder(models.Model):
             label = env._("This order, not yet invoiced")
         return f"{headline}\n{Cover._check_figures(check, label)}"
 
-    @api.model
     def _credit_insurance_refusal(self, checks, situation):
+        """The error refusing ``checks`` of the orders in ``self``: a plain
+        ``UserError`` for every caller (scripts, RPC, other modules). When a
+        single order was being confirmed, its id rides in the error's context:
+        the web client then opens the order's limit dialog instead of the
+        message (static/src/limit_dialog/limit_dialog.js)."""
         if self.env.user.share:
             # A customer confirming online: the insured limit is not theirs
             # to read.
@@ -182,12 +186,17 @@ class SaleOrder(models.Model):
                     "complete it."
                 )
             )
-        return UserError(
+        error = UserError(
             "\n\n".join(
                 check.document.record._credit_insurance_message(check, situation)
                 for check in checks
             )
         )
+        if situation == "confirm" and len(self) == 1:
+            error.context = {
+                "credit_insurance_limit_order_id": checks[0].document.record.id
+            }
+        return error
 
     def _credit_insurance_log_warnings(self, checks):
         """Keep a trace of what a warning-only policy let through."""
@@ -253,23 +262,13 @@ class SaleOrder(models.Model):
         self._credit_insurance_check_confirmation()
         return super().action_confirm()
 
-    def action_credit_insurance_confirm(self):
-        """The form's Confirm button: a refused order opens a dialog with the
-        figures (request a limit increase, or a credit manager confirms anyway)
-        instead of an error."""
-        settled = _SETTLED_ORDERS.get()
-        orders = self.filtered(
-            lambda o: o.state in ("draft", "sent") and o.id not in settled
+    def action_credit_insurance_limit_dialog(self):
+        """The limit dialog of an order whose confirmation was refused: the
+        figures, a limit increase to request, a credit manager's override. The
+        web client opens it when Confirm is refused (see
+        :meth:`_credit_insurance_refusal`); its buttons check again."""
+        self.ensure_one()
+        wizard = self.env["credit.insurance.limit.exceeded"].create(
+            {"order_id": self.id}
         )
-        checks = orders._credit_insurance_checks(lock=True)
-        refused = [check for check in checks if check.refused]
-        if refused and len(self) == 1:
-            wizard = self.env["credit.insurance.limit.exceeded"].create(
-                {"order_id": self.id}
-            )
-            return wizard._action_open()
-        if refused:
-            raise self._credit_insurance_refusal(refused, "confirm")
-        self._credit_insurance_log_warnings(checks)
-        with settled_orders(orders):
-            return self.action_confirm()
+        return wizard._action_open()

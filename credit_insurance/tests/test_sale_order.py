@@ -258,7 +258,15 @@ class TestOrderConfirmation(OrderLimitCommon):
 @tagged("post_install", "-at_install")
 class TestLimitDialog(OrderLimitCommon):
     def open_dialog(self, order):
-        action = order.action_credit_insurance_confirm()
+        """Confirm is refused, naming the order for the web client, which
+        then opens the order's dialog."""
+        with self.assertRaises(UserError) as refusal:
+            order.action_confirm()
+        self.assertEqual(
+            refusal.exception.context,
+            {"credit_insurance_limit_order_id": order.id},
+        )
+        action = order.action_credit_insurance_limit_dialog()
         self.assertEqual(action["res_model"], "credit.insurance.limit.exceeded")
         self.assertEqual(action["target"], "new")
         return (
@@ -267,10 +275,14 @@ class TestLimitDialog(OrderLimitCommon):
             .browse(action["res_id"])
         )
 
-    def test_confirm_button_confirms_an_order_that_fits(self):
-        order = self.quotation(1000.0, user=self.salesman)
-        self.assertTrue(order.action_credit_insurance_confirm())
-        self.assertEqual(order.state, "sale")
+    def test_orders_refused_together_open_no_dialog(self):
+        """Confirming several orders at once: the refusal is the message
+        alone, the dialog is for one order."""
+        first, second = self.quotation(3000.0), self.quotation(3000.0)
+        with self.assertRaises(UserError) as refusal:
+            (first + second).action_confirm()
+        self.assertFalse(getattr(refusal.exception, "context", None))
+        self.assertIn(second.name, str(refusal.exception))
 
     def test_dialog_shows_the_figures(self):
         self.make_invoice(3000.0)

@@ -59,6 +59,29 @@ class TestLimitOverRpc(OrderLimitCommon, HttpCase):
         )
         return answer.get("result"), answer.get("error", {}).get("data")
 
+    def refused_in_the_web_client(self, kwargs=None):
+        """What the web client does when Confirm is pressed on the order: the
+        refusal is Odoo's UserError with the figures, naming the order in its
+        context; the client then asks for the order's dialog. The dialog's
+        ids are returned."""
+        __, error = self.call_kw(
+            "sale.order", "action_confirm", [self.order.ids], kwargs
+        )
+        self.assertEqual(error["name"], "odoo.exceptions.UserError")
+        self.assertIn("Shortfall: $\xa0500.00", error["message"])
+        self.assertEqual(
+            error["context"], {"credit_insurance_limit_order_id": self.order.id}
+        )
+        action, error = self.call_kw(
+            "sale.order", "action_credit_insurance_limit_dialog", [self.order.ids]
+        )
+        self.assertFalse(error)
+        self.assertEqual(
+            (action["res_model"], action["target"]),
+            ("credit.insurance.limit.exceeded", "new"),
+        )
+        return [action["res_id"]]
+
     def test_salesman_cannot_skip_the_check(self):
         for kwargs in ({}, {"context": BYPASS_CONTEXT}):
             __, error = self.execute_kw(
@@ -75,14 +98,7 @@ class TestLimitOverRpc(OrderLimitCommon, HttpCase):
         self.assertIn("cannot be called remotely", error["message"])
 
         self.authenticate(self.salesman.login, self.salesman.login)
-        action, error = self.call_kw(
-            "sale.order",
-            "action_credit_insurance_confirm",
-            [self.order.ids],
-            {"context": BYPASS_CONTEXT},
-        )
-        self.assertFalse(error)
-        wizard = [action["res_id"]]
+        wizard = self.refused_in_the_web_client({"context": BYPASS_CONTEXT})
         [figures], __ = self.call_kw(
             "credit.insurance.limit.exceeded",
             "read",
@@ -112,11 +128,7 @@ class TestLimitOverRpc(OrderLimitCommon, HttpCase):
 
     def test_manager_confirms_anyway(self):
         self.authenticate(self.credit_manager.login, self.credit_manager.login)
-        action, error = self.call_kw(
-            "sale.order", "action_credit_insurance_confirm", [self.order.ids]
-        )
-        self.assertFalse(error)
-        wizard = [action["res_id"]]
+        wizard = self.refused_in_the_web_client()
         __, error = self.call_kw(
             "credit.insurance.limit.exceeded", "action_confirm_anyway", [wizard]
         )
@@ -137,7 +149,8 @@ class TestLimitOverRpc(OrderLimitCommon, HttpCase):
 
     def test_confirm_button_opens_the_form_view(self):
         """The dialog's view loads for a salesman (fields and groups exist);
-        the order's Confirm buttons lead to it."""
+        the order's Confirm buttons keep their name, which the views and
+        tours of other modules rely on."""
         self.authenticate(self.salesman.login, self.salesman.login)
         views, error = self.call_kw(
             "credit.insurance.limit.exceeded",
@@ -151,6 +164,6 @@ class TestLimitOverRpc(OrderLimitCommon, HttpCase):
         views, error = self.call_kw("sale.order", "get_views", [[[False, "form"]]])
         self.assertFalse(error)
         arch = views["views"]["form"]["arch"]
-        self.assertIn('name="action_credit_insurance_confirm"', arch)
-        self.assertNotIn('name="action_confirm"', arch)
+        self.assertEqual(arch.count('name="action_confirm"'), 2)
+        self.assertNotIn("action_credit_insurance_confirm", arch)
         self.assertIn('name="credit_insurance_warning"', arch)

@@ -87,6 +87,9 @@ class CreditInsuranceLimitExceeded(models.TransientModel):
             "res_model": self._name,
             "res_id": self.id,
             "view_mode": "form",
+            # Opened by the web client's error handler (a plain RPC call, not
+            # a button): it needs the views spelled out.
+            "views": [(False, "form")],
             "target": "new",
         }
 

@@ -101,21 +101,27 @@ def run_suites(database, addons_path, log):
 
 
 def parse_log(log):
-    """``(tests, failed, skipped)`` from Odoo's log: ``{test id: logger}`` of
-    the tests started and of those failed, ``{test id: reason}`` of skips."""
-    tests, failed, skipped = {}, {}, {}
+    """``(tests, failed, skipped, tracebacks)`` from Odoo's log: ``{test id:
+    logger}`` of the tests started and of those failed, ``{test id: reason}``
+    of skips, ``{test id: [log lines]}`` of failures."""
+    tests, failed, skipped, tracebacks = {}, {}, {}, {}
+    traceback = None
     for line in pathlib.Path(log).read_text(errors="replace").splitlines():
         match = LOG_LINE.match(line)
         if not match:
+            if traceback is not None:
+                traceback.append(line)
             continue
+        traceback = None
         logger, message = match["logger"], match["message"].strip()
         if started := STARTING.match(message):
             tests[started["test"]] = logger
         elif match["level"] == "ERROR" and (failure := FAILED.match(message)):
             failed[failure["test"]] = logger
+            traceback = tracebacks[failure["test"]] = [line]
         elif skip := SKIPPED.match(message):
             skipped[skip["test"]] = skip["reason"]
-    return tests, failed, skipped
+    return tests, failed, skipped, tracebacks
 
 
 def suite_of(test, logger):
@@ -202,8 +208,11 @@ def main():
     finally:
         if args.plain:
             drop_database(database)
-    tests, failed, skipped = parse_log(log)
-    ok = report(tests, failed, skipped, read_known_failures(), code, plain=args.plain)
+    tests, failed, skipped, tracebacks = parse_log(log)
+    known = read_known_failures()
+    for test in sorted(set(failed) - set(known)):
+        print("\n".join(tracebacks[test]), file=sys.stderr)
+    ok = report(tests, failed, skipped, known, code, plain=args.plain)
     print(f"{len(tests)} tests in {time.time() - started:.0f} s")
     sys.exit(0 if ok else 1)
 

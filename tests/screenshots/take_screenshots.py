@@ -48,8 +48,8 @@ SHOTS = [
     (
         "order_refused.png",
         "/odoo/sales/{order}",
-        ".o_form_view button[name='action_credit_insurance_confirm']",
-        "document.querySelector(\"button[name='action_credit_insurance_confirm']\").click()",
+        ".o_form_view button[name='action_confirm']",
+        "document.querySelector(\"button[name='action_confirm']\").click()",
         ".modal .o_field_widget[name='shortfall_amount']",
     ),
 ]

@@ -32,7 +32,7 @@ tours.add("credit_insurance_request_limit", {
 tours.add("credit_insurance_order_refused", {
     steps: () => [
         {
-            trigger: ".o_form_view button[name='action_credit_insurance_confirm']",
+            trigger: ".o_form_view button[name='action_confirm']",
             run: "click",
         },
         {
@@ -55,7 +55,7 @@ tours.add("credit_insurance_order_refused", {
 tours.add("credit_insurance_order_override", {
     steps: () => [
         {
-            trigger: ".o_form_view button[name='action_credit_insurance_confirm']",
+            trigger: ".o_form_view button[name='action_confirm']",
             run: "click",
         },
         {
