@@ -502,16 +502,75 @@ class TestWhatTheBuyerIsShown(BuyerCase):
             self.assertIn(record.name, body[record.id], template)
             self.assertNoSecret(body[record.id], template)
 
-    def test_invoice_chatter_after_a_declaration(self):
-        """Another buyer's invoice is declared late (its cover is lost), then
-        filed all the same, then disputed: all of it in internal notes that
-        neither the buyer's portal user nor an e-mail carries."""
+    def second_buyer(self):
+        """Another insured buyer (limit 10,000), with its own portal user."""
         buyer = self.make_buyer("Tissages du Nord SAS", "552100554")
         contact = self.env["res.partner"].create(
             {"name": "Paul Compta", "parent_id": buyer.id, "type": "invoice"}
         )
-        portal = self.make_portal_user(contact, "conf_portal_nord")
         self.make_limit(10000.0, buyer=buyer)
+        return buyer, self.make_portal_user(contact, "conf_portal_nord")
+
+    def ours(self, record):
+        """What the addons wrote on ``record``: about its buyer's limit."""
+        return self.chatter(record).filtered(
+            lambda m: "insured limit" in (m.body or "") or "Limit" in (m.body or "")
+        )
+
+    def assertInternal(self, messages, *fragments):
+        """``messages`` say each of ``fragments``; all are internal notes, and
+        nobody got them by e-mail or in their inbox."""
+        bodies = " ".join(messages.mapped("body"))
+        for fragment in fragments:
+            self.assertIn(fragment, bodies)
+        for message in messages:
+            self.assertTrue(
+                message.is_internal or message.subtype_id.internal,
+                f"not internal: {message.body} {message.subtype_id.name}",
+            )
+        self.assertFalse(
+            self.env["mail.notification"].search(
+                [("mail_message_id", "in", messages.ids)]
+            ),
+            "nobody notified",
+        )
+
+    def assertPortalSeesNone(self, portal, messages, *records):
+        """The buyer's portal user, over RPC and in the portal's chatter,
+        reads none of ``messages`` and nothing of its cover on ``records``."""
+        self.authenticate(portal.login, portal.login)
+        for record in records:
+            where = f"chatter of {record.display_name}"
+            read, error = self.call_kw(
+                "mail.message",
+                "search_read",
+                [("model", "=", record._name), ("res_id", "=", record.id)],
+                ["body"],
+            )
+            self.assertFalse(error, where)
+            self.assertFalse({m["id"] for m in read} & set(messages.ids), where)
+            for message in read:
+                self.assertNoSecret(message["body"], where)
+            if record._name == "res.partner":
+                continue
+            chatter, error = self.jsonrpc(
+                "/mail/chatter_fetch",
+                {
+                    "thread_model": record._name,
+                    "thread_id": record.id,
+                    "token": record._portal_ensure_token(),
+                },
+            )
+            self.assertFalse(error, where)
+            fetched = {
+                m if isinstance(m, int) else m["id"] for m in chatter["messages"]
+            }
+            self.assertFalse(fetched & set(messages.ids), where)
+
+    def test_invoice_chatter_after_a_declaration(self):
+        """An invoice declared late (its cover is lost), filed all the same,
+        then disputed: all of it in internal notes."""
+        buyer, portal = self.second_buyer()
         invoice = self.overdue_invoice_of(2000.0, buyer=buyer)
         self.flush_tracking()
         posted = self.chatter(invoice)
@@ -525,46 +584,52 @@ class TestWhatTheBuyerIsShown(BuyerCase):
             invoice.with_user(self.users["accountant"]).credit_insurance_disputed = True
         self.flush_tracking()
         self.assertEqual(invoice.credit_insurance_cover_state, "lost")
+        self.assertTrue(buyer.credit_insurance_stop)
 
         ours = self.chatter(invoice) - posted
-        # The note of the lost cover and the tracking of the flags.
-        self.assertIn("Cover lost", " ".join(ours.mapped("body")))
+        # The note of the lost cover and the tracking of the two flags.
+        self.assertInternal(ours, "Cover lost")
         tracked = ours.sudo().tracking_value_ids.field_id.mapped("name")
         self.assertIn("credit_insurance_disputed", tracked)
         self.assertIn("credit_insurance_cover_lost", tracked)
-        for message in ours:
-            self.assertTrue(
-                message.is_internal or message.subtype_id.internal,
-                f"not internal: {message.body} {message.subtype_id.name}",
-            )
-        self.assertFalse(
-            self.env["mail.notification"].search([("mail_message_id", "in", ours.ids)]),
-            "nobody notified",
-        )
+        self.assertPortalSeesNone(portal, ours, invoice, buyer)
 
-        self.authenticate(portal.login, portal.login)
-        for model, record in [("account.move", invoice), ("res.partner", buyer)]:
-            messages, error = self.call_kw(
-                "mail.message",
-                "search_read",
-                [("model", "=", model), ("res_id", "=", record.id)],
-                ["body", "subtype_id"],
-            )
-            self.assertFalse(error)
-            self.assertFalse({m["id"] for m in messages} & set(ours.ids), model)
-            for message in messages:
-                self.assertNoSecret(message["body"], f"{model} chatter")
-        chatter, error = self.jsonrpc(
-            "/mail/chatter_fetch",
-            {
-                "thread_model": "account.move",
-                "thread_id": invoice.id,
-                "token": invoice._portal_ensure_token(),
-            },
+    def test_order_chatter_above_the_limit(self):
+        """An order let through above the limit by a warning policy, then
+        under a blocking one an increase asked by the salesperson and the
+        order confirmed anyway by a credit manager: internal notes only."""
+        buyer, portal = self.second_buyer()
+        warned = self.make_order(12000.0, buyer=buyer, confirm=False)
+        warned.user_id = self.salesperson
+        warned.with_user(self.salesperson).action_confirm()
+        self.flush_tracking()
+        # 12,000 confirmed on a limit of 10,000: 2,000 over, let through.
+        ours = self.ours(warned)
+        self.assertInternal(ours, "Accepted above the insured limit", "2,000.00")
+
+        self.policy.enforcement_mode = "block"
+        refused = self.make_order(1000.0, buyer=buyer, confirm=False)
+        refused.user_id = self.salesperson
+        Dialog = self.env["credit.insurance.limit.exceeded"]
+        Dialog.with_user(self.salesperson).create(
+            {"order_id": refused.id}
+        ).action_request_limit_increase()
+        sales_manager = self.make_user(
+            "conf_sales_credit_manager",
+            "base.group_user,sales_team.group_sale_salesman_all_leads,"
+            "credit_insurance.group_credit_insurance_manager",
         )
-        self.assertFalse(error)
-        fetched = {m if isinstance(m, int) else m["id"] for m in chatter["messages"]}
-        self.assertFalse(fetched & set(ours.ids))
+        Dialog.with_user(sales_manager).create(
+            {"order_id": refused.id, "reason": "Paid in advance"}
+        ).action_confirm_anyway()
+        self.flush_tracking()
+        self.assertEqual(refused.state, "sale")
+        self.assertInternal(
+            self.ours(refused), "Limit increase requested", "Paid in advance"
+        )
+        self.assertPortalSeesNone(
+            portal, ours | self.ours(refused), refused, warned, buyer
+        )
 
 
 @tagged("post_install", "-at_install")
