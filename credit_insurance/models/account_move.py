@@ -4,6 +4,13 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
+from .access_groups import (
+    CREDIT_MANAGER,
+    CREDIT_STAFF,
+    INVOICE,
+    INVOICING,
+    check_search_access,
+)
 from .credit_insurance_cover import ExposureDocument
 
 
@@ -21,6 +28,7 @@ class AccountMove(models.Model):
         index="btree_not_null",
         check_company=True,
         help="Policy covering the buyer when the invoice was posted.",
+        groups=CREDIT_STAFF,
     )
     credit_insurance_insurable_amount = fields.Monetary(
         string="Cover at posting",
@@ -30,6 +38,7 @@ class AccountMove(models.Model):
         copy=False,
         help="Part of the invoice that fitted within the buyer's insured limit "
         "when it was posted (company currency).",
+        groups=CREDIT_STAFF,
     )
     credit_insurance_disputed = fields.Boolean(
         string="Disputed",
@@ -37,11 +46,13 @@ class AccountMove(models.Model):
         tracking=True,
         help="Litige: a disputed invoice is excluded from cover until the "
         "dispute is cleared.",
+        groups=INVOICE,
     )
     credit_insurance_term_exceeded = fields.Boolean(
         string="Term above maximum credit period",
         compute="_compute_credit_insurance_term_exceeded",
         store=True,
+        groups=INVOICE,
     )
     credit_insurance_insured_amount = fields.Monetary(
         string="Insured amount",
@@ -51,6 +62,7 @@ class AccountMove(models.Model):
         help="Covered part of the invoice in company currency: within the limit "
         "in force when posted, VAT excluded unless the policy covers it, "
         "nothing while disputed or when the term exceeds the policy's maximum.",
+        groups=CREDIT_STAFF,
     )
     credit_insurance_cover_state = fields.Selection(
         [
@@ -65,6 +77,7 @@ class AccountMove(models.Model):
         string="Cover",
         compute="_compute_credit_insurance_insured_amount",
         store=True,
+        groups=INVOICE,
     )
     credit_insurance_declaration_deadline = fields.Date(
         string="Declaration deadline",
@@ -72,6 +85,7 @@ class AccountMove(models.Model):
         store=True,
         help="Last day to declare this invoice to the insurer if it stays unpaid: "
         "due date (extended, if it was) plus the policy's declaration period.",
+        groups=INVOICE,
     )
     # --- overdue declarations (models/credit_insurance_declaration.py) ---
     credit_insurance_extended_due_date = fields.Date(
@@ -81,6 +95,7 @@ class AccountMove(models.Model):
         tracking=True,
         help="New due date granted by an extension (prorogation) reported to "
         "the insurer; the declaration deadline counts from it.",
+        groups=INVOICE,
     )
     credit_insurance_cover_lost = fields.Boolean(
         string="Cover lost",
@@ -89,18 +104,21 @@ class AccountMove(models.Model):
         tracking=True,
         help="The overdue was not declared to the insurer before its deadline: "
         "the invoice is no longer insured.",
+        groups=INVOICE,
     )
     credit_insurance_declaration_line_ids = fields.One2many(
         "credit.insurance.declaration.line",
         "move_id",
         string="Declared in",
         readonly=True,
+        groups=CREDIT_STAFF,
     )
     credit_insurance_declaration_id = fields.Many2one(
         "credit.insurance.declaration",
         string="Overdue declaration",
         compute="_compute_credit_insurance_declaration_id",
         help="The latest declaration of this invoice's overdue to the insurer.",
+        groups=CREDIT_STAFF,
     )
 
     @api.depends(
@@ -192,6 +210,11 @@ class AccountMove(models.Model):
             if policy.vat_covered
             else self.amount_untaxed_signed
         )
+
+    @api.model
+    def _search(self, domain, *args, **kwargs):
+        check_search_access(self, domain)
+        return super()._search(domain, *args, **kwargs)
 
     # ---------------------------------------------------------------- posting
 
@@ -316,10 +339,7 @@ class AccountMove(models.Model):
     def write(self, vals):
         if "credit_insurance_disputed" in vals and not self.env.su:
             user = self.env.user
-            if not (
-                user.has_group("account.group_account_invoice")
-                or user.has_group("credit_insurance.group_credit_insurance_manager")
-            ):
+            if not (user.has_group(INVOICING) or user.has_group(CREDIT_MANAGER)):
                 raise AccessError(
                     self.env._(
                         "Only invoicing users and credit insurance managers can "
@@ -330,7 +350,8 @@ class AccountMove(models.Model):
         if "credit_insurance_disputed" in vals:
             # A declared invoice in dispute leaves the declared amount (and
             # comes back when the dispute is cleared): the insurer is told.
-            self.credit_insurance_declaration_line_ids._log_dispute_change()
+            # Invoicing users set the flag but do not read declarations.
+            self.sudo().credit_insurance_declaration_line_ids._log_dispute_change()
         return result
 
     # ------------------------------------------------- declarations, extensions

@@ -3,6 +3,14 @@ import operator
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
+from .access_groups import (
+    CREDIT_MANAGER,
+    CREDIT_STAFF,
+    DELIVERY_STOP,
+    SALES,
+    check_search_access,
+)
+
 SEARCH_OPERATORS = {
     "=": operator.eq,
     "!=": operator.ne,
@@ -24,6 +32,7 @@ class ResPartner(models.Model):
         string="Credit insurance policy",
         compute="_compute_credit_insurance",
         search="_search_credit_insurance_policy_id",
+        groups=CREDIT_STAFF,
     )
     credit_insurance_cover_type = fields.Selection(
         [
@@ -33,9 +42,10 @@ class ResPartner(models.Model):
         ],
         string="Cover",
         compute="_compute_credit_insurance",
+        groups=CREDIT_STAFF,
     )
     credit_insurance_currency_id = fields.Many2one(
-        "res.currency", compute="_compute_credit_insurance"
+        "res.currency", compute="_compute_credit_insurance", groups=SALES
     )
     credit_insurance_limit = fields.Monetary(
         string="Insured limit",
@@ -44,6 +54,7 @@ class ResPartner(models.Model):
         search="_search_credit_insurance_limit",
         help="Insured limit in force today, in the company currency: the named "
         "limit, or the policy's discretionary limit for an unnamed buyer.",
+        groups=CREDIT_STAFF,
     )
     credit_insurance_exposure = fields.Monetary(
         string="Exposure",
@@ -51,12 +62,14 @@ class ResPartner(models.Model):
         compute="_compute_credit_insurance",
         help="Open receivables plus confirmed orders not yet invoiced, VAT "
         "included or not as the policy says.",
+        groups=CREDIT_STAFF,
     )
     credit_insurance_available = fields.Monetary(
         string="Available cover",
         currency_field="credit_insurance_currency_id",
         compute="_compute_credit_insurance",
         help="Insured limit minus exposure; negative when over the limit.",
+        groups=SALES,
     )
     credit_insurance_uninsured = fields.Monetary(
         string="Uninsured exposure",
@@ -64,9 +77,10 @@ class ResPartner(models.Model):
         compute="_compute_credit_insurance",
         search="_search_credit_insurance_uninsured",
         help="Exposure above the insured limit.",
+        groups=CREDIT_STAFF,
     )
     credit_insurance_coverage_pct = fields.Float(
-        string="Coverage %", compute="_compute_credit_insurance"
+        string="Coverage %", compute="_compute_credit_insurance", groups=CREDIT_STAFF
     )
     credit_insurance_stop = fields.Boolean(
         string="Stop of deliveries",
@@ -74,27 +88,38 @@ class ResPartner(models.Model):
         tracking=True,
         help="Set when the insurer orders, or a credit manager decides, to stop "
         "deliveries to this buyer: new orders are refused.",
+        groups=DELIVERY_STOP,
     )
     credit_insurance_stop_reason = fields.Char(
-        string="Stop reason", company_dependent=True, tracking=True
+        string="Stop reason",
+        company_dependent=True,
+        tracking=True,
+        groups=DELIVERY_STOP,
     )
     credit_insurance_limit_ids = fields.One2many(
-        "credit.insurance.limit", "partner_id", string="Insured limit decisions"
+        "credit.insurance.limit",
+        "partner_id",
+        string="Insured limit decisions",
+        groups=CREDIT_STAFF,
     )
     # Overdue declarations (models/credit_insurance_declaration.py), current company.
     credit_insurance_declaration_count = fields.Integer(
         string="Open declarations",
         compute="_compute_credit_insurance_declarations",
+        groups=CREDIT_STAFF,
     )
     credit_insurance_cover_lost_count = fields.Integer(
         string="Invoices with cover lost",
         compute="_compute_credit_insurance_declarations",
         help="Open invoices of this buyer not declared to the insurer by their "
         "deadline: they are no longer insured.",
+        groups=CREDIT_STAFF,
     )
     # Claims (models/credit_insurance_claim.py), current company.
     credit_insurance_claim_count = fields.Integer(
-        string="Claims", compute="_compute_credit_insurance_claim_count"
+        string="Claims",
+        compute="_compute_credit_insurance_claim_count",
+        groups=CREDIT_STAFF,
     )
 
     @api.depends_context("company")
@@ -138,7 +163,7 @@ class ResPartner(models.Model):
     def _compute_credit_insurance_declarations(self):
         company = self.env.company
         buyers = self._origin.commercial_partner_id
-        # Counts only, shown to whoever sees the buyer (salespeople included).
+        # Counts only, for the credit staff (who may not read every declaration).
         declarations = dict(
             self.env["credit.insurance.declaration"]
             .sudo()
@@ -172,6 +197,11 @@ class ResPartner(models.Model):
             partner.credit_insurance_cover_lost_count = lost.get(buyer, 0)
 
     # ------------------------------------------------------------- searches
+
+    @api.model
+    def _search(self, domain, *args, **kwargs):
+        check_search_access(self, domain)
+        return super()._search(domain, *args, **kwargs)
 
     @api.model
     def _credit_insurance_buyers(self):
@@ -245,9 +275,7 @@ class ResPartner(models.Model):
 
     def _check_credit_insurance_manager(self):
         """The stop of deliveries is a credit manager's decision."""
-        if not self.env.su and not self.env.user.has_group(
-            "credit_insurance.group_credit_insurance_manager"
-        ):
+        if not self.env.su and not self.env.user.has_group(CREDIT_MANAGER):
             raise AccessError(
                 self.env._(
                     "Only credit insurance managers can set or lift a stop of "

@@ -5,6 +5,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import plaintext2html
 
+from .access_groups import SALES, check_search_access
 from .credit_insurance_cover import ExposureDocument
 
 # Orders whose limit check is settled for the current call only: overridden by
@@ -34,6 +35,7 @@ class SaleOrder(models.Model):
         compute="_compute_credit_insurance_warning",
         help="Shown on a quotation that would take its buyer over the insured "
         "limit, or whose buyer is under a stop of deliveries.",
+        groups=SALES,
     )
 
     @api.depends_context("lang", "company")
@@ -60,6 +62,11 @@ class SaleOrder(models.Model):
                 if check.refused or check.warned
                 else False
             )
+
+    @api.model
+    def _search(self, domain, *args, **kwargs):
+        check_search_access(self, domain)
+        return super()._search(domain, *args, **kwargs)
 
     # --------------------------------------------------------------- checks
 

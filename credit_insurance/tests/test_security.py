@@ -21,9 +21,14 @@ class TestAccessRights(CreditInsuranceCommon):
 
     def test_salesman_reads_the_cover_but_writes_nothing(self):
         buyer = self.buyer.with_user(self.salesman)
-        self.assertEqual(buyer.credit_insurance_limit, 4000.0)
-        self.assertEqual(buyer.credit_insurance_available, 4000.0)
-        self.assertEqual(self.limit.with_user(self.salesman).granted_amount, 4000.0)
+        # No exposure yet: the whole named limit of 4,000 is available.
+        [values] = buyer.read(["credit_insurance_available", "credit_insurance_stop"])
+        self.assertEqual(values["credit_insurance_available"], 4000.0)
+        self.assertFalse(values["credit_insurance_stop"])
+        # The limit itself and the policy are the credit staff's.
+        for name in ("credit_insurance_limit", "credit_insurance_policy_id"):
+            with self.assertRaises(AccessError, msg=name):
+                buyer.read([name])
         with self.assertRaises(AccessError):
             self.limit.with_user(self.salesman).write({"granted_amount": 9e9})
         with self.assertRaises(AccessError):
@@ -60,16 +65,54 @@ class TestAccessRights(CreditInsuranceCommon):
             self.buyer.with_user(sales_admin).write({"credit_insurance_stop": False})
 
     def test_credit_user_reads_but_does_not_edit(self):
-        self.assertTrue(self.policy.with_user(self.credit_user).name)
+        [terms] = self.policy.with_user(self.credit_user).read(
+            ["coverage_pct", "discretionary_limit", "declaration_days"]
+        )
+        self.assertEqual(
+            (
+                terms["coverage_pct"],
+                terms["discretionary_limit"],
+                terms["declaration_days"],
+            ),
+            (90.0, 5000.0, 30),
+        )
+        [cover] = self.buyer.with_user(self.credit_user).read(
+            ["credit_insurance_limit", "credit_insurance_coverage_pct"]
+        )
+        self.assertEqual(
+            (cover["credit_insurance_limit"], cover["credit_insurance_coverage_pct"]),
+            (4000.0, 90.0),
+        )
         with self.assertRaises(AccessError):
             self.limit.with_user(self.credit_user).write({"granted_amount": 1.0})
+        with self.assertRaises(AccessError):
+            self.policy.with_user(self.credit_user).write({"coverage_pct": 95.0})
+        with self.assertRaises(AccessError):
+            self.buyer.with_user(self.credit_user).write(
+                {"credit_insurance_stop": True}
+            )
+        self.assertEqual(self.cover().limit, 4000.0)
+        self.assertEqual(self.policy.coverage_pct, 90.0)
 
     def test_credit_manager_edits_policies_and_limits(self):
+        unnamed = self.env["res.partner"].create(
+            {"name": "Unnamed buyer SARL", "is_company": True, "customer_rank": 1}
+        )
+        self.assertEqual(self.cover(unnamed).limit, 5000.0, "discretionary")
         self.limit.with_user(self.credit_manager).write({"granted_amount": 4500.0})
         self.policy.with_user(self.credit_manager).write(
             {"discretionary_limit": 6000.0}
         )
+        # The named buyer gets its decision, the unnamed one the policy's new
+        # discretionary limit.
         self.assertEqual(self.cover().limit, 4500.0)
+        self.assertEqual(self.cover(unnamed).limit, 6000.0)
+        self.assertEqual(
+            unnamed.with_user(self.credit_manager).read(["credit_insurance_limit"])[0][
+                "credit_insurance_limit"
+            ],
+            6000.0,
+        )
 
     def test_accounting_managers_are_credit_managers(self):
         accountant = self.make_user("chief_accountant", "account.group_account_manager")
@@ -136,6 +179,27 @@ class TestAccessOverRpc(HttpCase):
         self.buyer = self.env["res.partner"].create(
             {"name": "RPC buyer", "is_company": True, "customer_rank": 1}
         )
+        company = self.insurer.company_id
+        policy = self.env["credit.insurance.policy"].create(
+            {
+                "name": "RPC-1",
+                "insurer_id": self.insurer.id,
+                "policy_type": "selective",
+                "company_id": company.id,
+                "currency_id": company.currency_id.id,
+                "date_start": "2020-01-01",
+                "coverage_pct": 90.0,
+            }
+        )
+        self.env["credit.insurance.limit"].create(
+            {
+                "partner_id": self.buyer.id,
+                "policy_id": policy.id,
+                "requested_amount": 3000.0,
+                "granted_amount": 3000.0,
+                "date_effective": "2020-01-01",
+            }
+        )
 
     def call_kw(self, model, method, args, kwargs=None):
         return self.make_jsonrpc_request(
@@ -146,12 +210,12 @@ class TestAccessOverRpc(HttpCase):
     def test_salesman_over_rpc(self):
         self.authenticate("rpc_salesman", "rpc_salesman_pw")
         [values] = self.call_kw(
-            "res.partner",
-            "read",
-            [[self.buyer.id], ["credit_insurance_limit", "credit_insurance_available"]],
+            "res.partner", "read", [[self.buyer.id], ["credit_insurance_available"]]
         )
-        self.assertIn("credit_insurance_available", values)
+        # Nothing sold to the buyer yet: its whole limit of 3,000 is available.
+        self.assertEqual(values["credit_insurance_available"], 3000.0)
         for model, method, args in [
+            ("res.partner", "read", [[self.buyer.id], ["credit_insurance_limit"]]),
             ("credit.insurance.insurer", "read", [[self.insurer.id], ["api_key"]]),
             (
                 "res.partner",

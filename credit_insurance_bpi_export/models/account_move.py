@@ -2,6 +2,8 @@ from collections import defaultdict
 
 from odoo import api, fields, models
 
+from odoo.addons.credit_insurance.models.access_groups import CREDIT_STAFF
+
 from .credit_insurance_cover import ExportBuyerCover
 
 
@@ -25,6 +27,7 @@ class AccountMove(models.Model):
         compute="_compute_credit_insurance_cover",
         store=True,
         copy=False,
+        groups=CREDIT_STAFF,
     )
 
     @api.depends("state")
