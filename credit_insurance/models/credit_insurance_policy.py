@@ -3,6 +3,8 @@ from dateutil.relativedelta import relativedelta
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
+from .access_groups import CREDIT_STAFF
+
 POLICY_TYPES = [
     ("global", "Global (whole turnover)"),
     ("selective", "Selective (chosen buyers)"),
@@ -23,7 +25,13 @@ def in_force_domain(date):
 
 
 class CreditInsurancePolicy(models.Model):
-    """A credit-insurance contract and the parameters the insurer applies."""
+    """A credit-insurance contract and the parameters the insurer applies.
+
+    Salespeople read a policy's number, insurer, type, currency and dates (on
+    limit requests and the refused-order dialog); its terms, premium and
+    claims are the credit staff's (``groups=CREDIT_STAFF`` on every other
+    field).
+    """
 
     _name = "credit.insurance.policy"
     _description = "Credit insurance policy"
@@ -68,20 +76,26 @@ class CreditInsurancePolicy(models.Model):
         tracking=True,
         help="Share of the insured loss the insurer pays on buyers with a named "
         "limit (quotité garantie).",
+        groups=CREDIT_STAFF,
     )
     discretionary_limit = fields.Monetary(
         string="Discretionary limit",
         tracking=True,
         help="Amount the seller may insure on any buyer without a named decision "
         "(non dénommé). Applies under a global policy only.",
+        groups=CREDIT_STAFF,
     )
     discretionary_coverage_pct = fields.Float(
-        string="Coverage % (discretionary)", default=70.0, tracking=True
+        string="Coverage % (discretionary)",
+        default=70.0,
+        tracking=True,
+        groups=CREDIT_STAFF,
     )
     vat_covered = fields.Boolean(
         string="VAT covered",
         tracking=True,
         help="When set, insured amounts and exposure include VAT.",
+        groups=CREDIT_STAFF,
     )
     enforcement_mode = fields.Selection(
         [("block", "Block"), ("warn", "Warn")],
@@ -91,6 +105,7 @@ class CreditInsurancePolicy(models.Model):
         tracking=True,
         help="Block: an order that would exceed the insured limit cannot be "
         "confirmed. Warn: it can, with a visible warning.",
+        groups=CREDIT_STAFF,
     )
 
     # Terms and deadlines (days)
@@ -99,6 +114,7 @@ class CreditInsurancePolicy(models.Model):
         default=120,
         tracking=True,
         help="Invoices with a longer payment term are not insured. 0: no maximum.",
+        groups=CREDIT_STAFF,
     )
     declaration_days = fields.Integer(
         string="Declaration period (days after due date)",
@@ -106,6 +122,7 @@ class CreditInsurancePolicy(models.Model):
         tracking=True,
         help="An overdue must be declared to the insurer within this many days "
         "after its due date, or the cover is lost.",
+        groups=CREDIT_STAFF,
     )
     max_extension_days = fields.Integer(
         string="Maximum extension (days)",
@@ -113,6 +130,7 @@ class CreditInsurancePolicy(models.Model):
         tracking=True,
         help="Longest extension (prorogation) of an invoice's due date, counted "
         "from its original due date.",
+        groups=CREDIT_STAFF,
     )
     # Overdue declarations (see credit.insurance.declaration).
     declaration_trigger_days = fields.Integer(
@@ -121,6 +139,7 @@ class CreditInsurancePolicy(models.Model):
         tracking=True,
         help="An unpaid insured invoice is declared to the insurer this many "
         "days after its due date, well before the declaration deadline.",
+        groups=CREDIT_STAFF,
     )
     declaration_alert_days = fields.Integer(
         string="Alert before the deadline (days)",
@@ -128,50 +147,65 @@ class CreditInsurancePolicy(models.Model):
         tracking=True,
         help="Credit managers are alerted (activity and e-mail) this many days "
         "before a declaration deadline when the overdue is still not filed.",
+        groups=CREDIT_STAFF,
     )
     waiting_days_insolvency = fields.Integer(
-        string="Waiting period, insolvency (days)", default=30, tracking=True
+        string="Waiting period, insolvency (days)",
+        default=30,
+        tracking=True,
+        groups=CREDIT_STAFF,
     )
     waiting_days_protracted_default = fields.Integer(
-        string="Waiting period, protracted default (days)", default=150, tracking=True
+        string="Waiting period, protracted default (days)",
+        default=150,
+        tracking=True,
+        groups=CREDIT_STAFF,
     )
 
     # Claims and premium
-    minimum_claim_amount = fields.Monetary(tracking=True)
-    deductible = fields.Monetary(tracking=True)
+    minimum_claim_amount = fields.Monetary(tracking=True, groups=CREDIT_STAFF)
+    deductible = fields.Monetary(tracking=True, groups=CREDIT_STAFF)
     annual_max_liability = fields.Monetary(
         string="Annual maximum liability",
         tracking=True,
         help="Most the insurer pays per policy year (plafond d'indemnisation). "
         "0: no cap.",
+        groups=CREDIT_STAFF,
     )
     premium_rate = fields.Float(
         string="Premium rate (%)",
         digits=(16, 4),
         tracking=True,
         help="Premium as a percentage of the insured turnover.",
+        groups=CREDIT_STAFF,
     )
-    minimum_premium = fields.Monetary(tracking=True)
+    minimum_premium = fields.Monetary(tracking=True, groups=CREDIT_STAFF)
     turnover_periodicity = fields.Selection(
         [("monthly", "Monthly"), ("quarterly", "Quarterly"), ("yearly", "Yearly")],
         string="Turnover declaration",
         required=True,
         default="monthly",
         tracking=True,
+        groups=CREDIT_STAFF,
     )
     turnover_declaration_days = fields.Integer(
         string="Turnover due within (days)",
         default=15,
         tracking=True,
         help="Days after the end of a period to declare its insured turnover.",
+        groups=CREDIT_STAFF,
     )
     turnover_declaration_ids = fields.One2many(
-        "credit.insurance.turnover.declaration", "policy_id"
+        "credit.insurance.turnover.declaration",
+        "policy_id",
+        groups=CREDIT_STAFF,
     )
 
-    limit_ids = fields.One2many("credit.insurance.limit", "policy_id")
-    limit_count = fields.Integer(compute="_compute_limit_count")
-    note = fields.Html()
+    limit_ids = fields.One2many(
+        "credit.insurance.limit", "policy_id", groups=CREDIT_STAFF
+    )
+    limit_count = fields.Integer(compute="_compute_limit_count", groups=CREDIT_STAFF)
+    note = fields.Html(groups=CREDIT_STAFF)
 
     # --- Claims: accounting and remaining maximum liability (issue 6) -------
     claim_journal_id = fields.Many2one(
@@ -182,6 +216,7 @@ class CreditInsurancePolicy(models.Model):
         tracking=True,
         help="Journal of the indemnity and recovery entries. Empty: the "
         "company's first miscellaneous journal.",
+        groups=CREDIT_STAFF,
     )
     insurer_receivable_account_id = fields.Many2one(
         "account.account",
@@ -192,6 +227,7 @@ class CreditInsurancePolicy(models.Model):
         help="Receivable account where the indemnity the insurer owes waits for "
         "its payment, and where recoveries owed back to it are credited. Empty: "
         "the insurer partner's receivable account.",
+        groups=CREDIT_STAFF,
     )
     claim_recovery_account_id = fields.Many2one(
         "account.account",
@@ -201,14 +237,18 @@ class CreditInsurancePolicy(models.Model):
         tracking=True,
         help="Expense account debited with the insurer's share of what a buyer "
         "pays after the indemnity.",
+        groups=CREDIT_STAFF,
     )
-    claim_ids = fields.One2many("credit.insurance.claim", "policy_id")
-    claim_count = fields.Integer(compute="_compute_claim_count")
+    claim_ids = fields.One2many(
+        "credit.insurance.claim", "policy_id", groups=CREDIT_STAFF
+    )
+    claim_count = fields.Integer(compute="_compute_claim_count", groups=CREDIT_STAFF)
     remaining_max_liability = fields.Monetary(
         string="Remaining maximum liability",
         compute="_compute_remaining_max_liability",
         help="Annual maximum liability less the indemnities of the current "
         "policy year (0 when the policy has no maximum).",
+        groups=CREDIT_STAFF,
     )
 
     _sql_constraints = [

@@ -18,8 +18,9 @@ import re
 from freezegun import freeze_time
 from lxml import etree
 
-from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tests import HttpCase, TransactionCase, new_test_user, tagged
 
+from ..models.access_groups import CREDIT_USER
 from .jsonrpc import ACCESS_ERROR, JsonRpcMixin
 from .test_declaration import MANAGER, DeclarationCase
 
@@ -294,6 +295,31 @@ class TestAccessMatrix(BuyerCase):
         self.assertReads(
             "salesperson", "account.move", self.invoice.ids, INVOICE_READERS
         )
+        # The policy: which one and whose (limit requests name it), never its
+        # terms, premium or claims.
+        [policy], error = self.call_kw(
+            "credit.insurance.policy",
+            "read",
+            self.policy.ids,
+            ["name", "insurer_id", "policy_type", "currency_id"],
+        )
+        self.assertEqual(
+            (policy["name"], policy["insurer_id"][1]), ("DT-2026-0042", "Test insurer")
+        )
+        for name in (
+            "coverage_pct",
+            "premium_rate",
+            "minimum_premium",
+            "discretionary_limit",
+            "annual_max_liability",
+            "claim_ids",
+        ):
+            self.assertRefused(
+                self.call_kw(
+                    "credit.insurance.policy", "read", self.policy.ids, [name]
+                ),
+                msg=f"salesperson reads the policy's {name}",
+            )
         # Buyers stopped, from the search filter of the partner list.
         found, error = self.call_kw(
             "res.partner", "search", [("credit_insurance_stop", "=", True)]
@@ -703,6 +729,41 @@ class TestViewsForEachUser(BuyerCase):
 
 
 @tagged("post_install", "-at_install")
+@tagged("post_install", "-at_install")
+class TestPolicyTermsAreForTheCreditStaff(TransactionCase):
+    def test_every_policy_field_but_its_identity_names_the_credit_staff(self):
+        """Salespeople may read policies (limit requests name them): every
+        field beyond the policy's identity, including those added later,
+        is the credit staff's."""
+        identity = {
+            "id",
+            "display_name",
+            "name",
+            "active",
+            "insurer_id",
+            "policy_type",
+            "company_id",
+            "currency_id",
+            "date_start",
+            "date_end",
+            "create_uid",
+            "create_date",
+            "write_uid",
+            "write_date",
+        }
+        Policy = self.env["credit.insurance.policy"]
+        inherited = set(self.env["mail.thread"]._fields) | set(
+            self.env["mail.activity.mixin"]._fields
+        )
+        open_fields = [
+            name
+            for name, field in Policy._fields.items()
+            if name not in identity | inherited
+            and CREDIT_USER not in (field.groups or "").split(",")
+        ]
+        self.assertFalse(open_fields)
+
+
 class TestEveryFieldNamesItsReaders(BuyerCase):
     def test_no_field_of_ours_reaches_portal_or_public(self):
         """Every field the credit insurance addons add to a model the portal

@@ -1,6 +1,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from odoo.addons.credit_insurance.models.access_groups import CREDIT_STAFF
+
 
 class CreditInsurancePolicy(models.Model):
     """Export parameters of a policy of type export.
@@ -18,6 +20,7 @@ class CreditInsurancePolicy(models.Model):
         tracking=True,
         help="Share of the loss the insurer pays when the cause is political "
         "(moratorium, non-transfer, war or catastrophe).",
+        groups=CREDIT_STAFF,
     )
     political_waiting_days = fields.Integer(
         string="Waiting period, political risk (days)",
@@ -25,6 +28,7 @@ class CreditInsurancePolicy(models.Model):
         tracking=True,
         help="Days between the political event's effect on a debt and the "
         "indemnity (délai constitutif de sinistre politique).",
+        groups=CREDIT_STAFF,
     )
     covered_country_ids = fields.Many2many(
         "res.country",
@@ -32,20 +36,26 @@ class CreditInsurancePolicy(models.Model):
         string="Covered countries",
         help="Countries of the buyers this export policy covers; empty: every "
         "country other than the company's, except the excluded ones.",
+        groups=CREDIT_STAFF,
     )
     excluded_country_ids = fields.Many2many(
         "res.country",
         "credit_insurance_policy_excluded_country_rel",
         string="Excluded countries",
         help="Buyers in these countries are not insured: no cover, new orders blocked.",
+        groups=CREDIT_STAFF,
     )
     excluded_oecd_category_ids = fields.Many2many(
         "credit.insurance.oecd.category",
         string="Excluded OECD categories",
         help="Buyers in countries of these OECD risk categories are not insured.",
+        groups=CREDIT_STAFF,
     )
     country_cap_ids = fields.One2many(
-        "credit.insurance.country.cap", "policy_id", string="Caps per country"
+        "credit.insurance.country.cap",
+        "policy_id",
+        string="Caps per country",
+        groups=CREDIT_STAFF,
     )
     export_soap_url = fields.Char(
         string="SOAP intermediary address",
@@ -53,6 +63,7 @@ class CreditInsurancePolicy(models.Model):
         help="Address of the SOAP service of the intermediary (broker, "
         "credit-management platform) that receives this policy's documents. "
         "Empty: documents are uploaded by hand to the Bpifrance extranet.",
+        groups=CREDIT_STAFF,
     )
 
     @api.constrains("political_coverage_pct", "political_waiting_days")
