@@ -1,6 +1,7 @@
 from . import credit_insurance_exchange_mixin
 from . import credit_insurance_insurer
 from . import credit_insurance_policy
+from . import credit_insurance_premium_rate
 from . import credit_insurance_limit
 from . import credit_insurance_limit_request
 from . import credit_insurance_cover

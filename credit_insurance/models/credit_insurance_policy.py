@@ -176,10 +176,31 @@ class CreditInsurancePolicy(models.Model):
         string="Premium rate (%)",
         digits=(16, 4),
         tracking=True,
-        help="Premium as a percentage of the insured turnover.",
+        help="Premium as a percentage of the insured turnover (of the buyers "
+        "of countries without a rate of their own).",
         groups=CREDIT_STAFF,
     )
-    minimum_premium = fields.Monetary(tracking=True, groups=CREDIT_STAFF)
+    premium_rate_ids = fields.One2many(
+        "credit.insurance.premium.rate",
+        "policy_id",
+        string="Premium rates by buyer country",
+        help="Segments of the policy with a rate of their own, e.g. export.",
+        groups=CREDIT_STAFF,
+    )
+    minimum_premium = fields.Monetary(
+        tracking=True,
+        help="Least premium of a policy year: the premiums of its periods are "
+        "advances; the declaration closing the policy year adds what they "
+        "lack to reach it (year-end adjustment).",
+        groups=CREDIT_STAFF,
+    )
+    private_buyers_insured = fields.Boolean(
+        string="Private persons insured",
+        tracking=True,
+        help="Sales to private persons (buyers that are not companies) are "
+        "insured and count in the insured turnover. Most policies exclude them.",
+        groups=CREDIT_STAFF,
+    )
     turnover_periodicity = fields.Selection(
         [("monthly", "Monthly"), ("quarterly", "Quarterly"), ("yearly", "Yearly")],
         string="Turnover declaration",
@@ -289,6 +310,13 @@ class CreditInsurancePolicy(models.Model):
         )
         first = start + relativedelta(years=years)
         return first, first + relativedelta(years=1, days=-1)
+
+    def _premium_rate(self, country):
+        """The premium rate of the turnover made with buyers of ``country``:
+        the rate of its segment, or the policy's."""
+        self.ensure_one()
+        segment = self.premium_rate_ids.filtered(lambda r: country in r.country_ids)
+        return segment[:1].rate if segment else self.premium_rate
 
     def _remaining_max_liability(self, day, exclude=None):
         """What the insurer may still pay in the policy year of ``day``; None

@@ -2,6 +2,7 @@ import base64
 import csv
 import io
 import uuid
+from collections import defaultdict
 from datetime import timedelta
 
 import requests
@@ -27,6 +28,13 @@ class CreditInsuranceTurnoverDeclaration(models.Model):
     the credit notes that reverse them, by buyer country; declared to the
     insurer through its API when it offers one, otherwise exported (CSV,
     XLSX) for its portal and marked declared by hand.
+
+    Each invoice and credit note counts in one declaration only
+    (``counted_move_ids``): one posted after its period was declared counts
+    in the next declaration, as a regularisation. The premium of a period is
+    an advance; the declaration that closes a policy year adds what the
+    year's premiums lack to reach the policy's minimum premium (DOMAIN.md,
+    "Minimum premium is annual (advance, then adjustment)").
     """
 
     _name = "credit.insurance.turnover.declaration"
@@ -72,22 +80,41 @@ class CreditInsuranceTurnoverDeclaration(models.Model):
         string="Premium rate (%)",
         digits=(16, 4),
         readonly=True,
-        help="The policy's rate when the turnover was computed.",
+        help="The policy's rate when the turnover was computed (countries "
+        "with a rate of their own: see the lines).",
     )
     premium_amount = fields.Monetary(
         string="Premium on turnover", compute="_compute_amounts", store=True
     )
-    minimum_premium_share = fields.Monetary(
-        string="Minimum premium for the period",
+    closes_policy_year = fields.Boolean(
+        string="Closes the policy year",
+        compute="_compute_closes_policy_year",
+        store=True,
+        help="The last period of a policy year: its declaration carries the "
+        "year-end adjustment to the minimum premium.",
+    )
+    minimum_premium_adjustment = fields.Monetary(
+        string="Year-end adjustment to the minimum premium",
         readonly=True,
-        help="The policy's yearly minimum premium, pro rata of the period.",
+        help="What the premiums of the policy year lack to reach the policy's "
+        "minimum premium, due once, with the declaration closing the year.",
     )
     premium_due = fields.Monetary(
         string="Premium due",
         compute="_compute_amounts",
         store=True,
-        help="Premium on turnover, and at least the period's share of the "
-        "minimum premium.",
+        help="Premium on the period's turnover, plus the year-end adjustment "
+        "to the minimum premium on the declaration closing the policy year.",
+    )
+    counted_move_ids = fields.Many2many(
+        "account.move",
+        "credit_insurance_turnover_declaration_move_rel",
+        "declaration_id",
+        "move_id",
+        string="Invoices and credit notes counted",
+        readonly=True,
+        copy=False,
+        help="Each invoice and credit note counts in one declaration only.",
     )
     date_computed = fields.Datetime(string="Computed on", readonly=True)
     idempotency_key = fields.Char(
@@ -137,16 +164,30 @@ class CreditInsuranceTurnoverDeclaration(models.Model):
                 + timedelta(days=declaration.policy_id.turnover_declaration_days)
             )
 
-    @api.depends("line_ids.turnover_amount", "premium_rate", "minimum_premium_share")
+    @api.depends(
+        "line_ids.turnover_amount",
+        "line_ids.premium_amount",
+        "minimum_premium_adjustment",
+    )
     def _compute_amounts(self):
         for declaration in self:
-            turnover = sum(declaration.line_ids.mapped("turnover_amount"))
-            premium = declaration.currency_id.round(
-                turnover * declaration.premium_rate / 100
+            premium = sum(declaration.line_ids.mapped("premium_amount"))
+            declaration.turnover_amount = sum(
+                declaration.line_ids.mapped("turnover_amount")
             )
-            declaration.turnover_amount = turnover
             declaration.premium_amount = premium
-            declaration.premium_due = max(premium, declaration.minimum_premium_share)
+            declaration.premium_due = premium + declaration.minimum_premium_adjustment
+
+    @api.depends("date_to", "policy_id.date_start", "policy_id.date_end")
+    def _compute_closes_policy_year(self):
+        for declaration in self:
+            policy = declaration.policy_id
+            declaration.closes_policy_year = bool(
+                declaration.date_to
+                and policy.date_start
+                and declaration.date_to
+                in (policy._policy_year(declaration.date_to)[1], policy.date_end)
+            )
 
     # ------------------------------------------------------------ computation
 
@@ -155,36 +196,57 @@ class CreditInsuranceTurnoverDeclaration(models.Model):
         self._check_manager()
         if self.filtered(lambda d: d.state != "draft"):
             raise UserError(self.env._("A declared turnover cannot be computed again."))
-        for declaration in self:
-            policy = declaration.policy_id
-            months = PERIOD_MONTHS[policy.turnover_periodicity]
+        for declaration in self.sorted("date_from"):
+            lines, moves = declaration._insured_turnover()
             declaration.write(
                 {
                     "line_ids": [fields.Command.clear()]
-                    + [
-                        fields.Command.create(values)
-                        for values in declaration._turnover_by_country()
-                    ],
-                    "premium_rate": policy.premium_rate,
-                    "minimum_premium_share": policy.currency_id.round(
-                        policy.minimum_premium * months / 12
-                    ),
+                    + [fields.Command.create(values) for values in lines],
+                    "counted_move_ids": [fields.Command.set(moves)],
+                    "premium_rate": declaration.policy_id.premium_rate,
+                    "minimum_premium_adjustment": 0.0,
                     "date_computed": fields.Datetime.now(),
                     "last_error": False,
                 }
             )
+            declaration.minimum_premium_adjustment = (
+                declaration._minimum_premium_adjustment()
+            )
         return True
 
-    def _turnover_by_country(self):
-        """Line values of the period: one query.
+    def _minimum_premium_adjustment(self):
+        """What the premiums of the policy year lack to reach the minimum
+        premium: due with the declaration closing the year, nothing before.
+        The year's other declarations count as computed now."""
+        self.ensure_one()
+        policy = self.policy_id
+        if not self.closes_policy_year or not policy.minimum_premium:
+            return 0.0
+        first, last = policy._policy_year(self.date_from)
+        year = self.search(
+            [
+                ("policy_id", "=", policy.id),
+                ("date_from", ">=", first),
+                ("date_to", "<=", last),
+            ]
+        )
+        premiums = sum(year.mapped("premium_amount"))
+        return max(policy.currency_id.round(policy.minimum_premium - premiums), 0.0)
 
-        Counts the posted customer invoices insured under the policy (not
-        those whose term exceeds the policy's maximum, which it does not
-        insure) and the credit notes reversing them; not the sales to the
-        seller's own companies. VAT included only when the policy covers it.
+    def _insured_turnover(self):
+        """``(line values, ids of the moves counted)`` of the period.
+
+        Counts the posted customer invoices insured under the policy and the
+        credit notes reversing an invoice that was in the insured turnover,
+        dated in the period, or dated in an already declared period and never
+        counted (a regularisation). Left out, as the policy does not insure
+        them: terms over the policy's maximum, sales to the seller's own
+        companies, sales to private persons unless the policy insures them.
+        VAT included only when the policy covers it. One query.
         """
         self.ensure_one()
         policy = self.policy_id
+        self.flush_model()
         for model in ("account.move", "res.partner", "res.company"):
             self.env[model].flush_model()
         amount = (
@@ -193,49 +255,99 @@ class CreditInsuranceTurnoverDeclaration(models.Model):
         rows = self.env.execute_query(
             SQL(
                 """
-                SELECT buyer.country_id,
-                       COUNT(DISTINCT move.commercial_partner_id),
-                       COUNT(*) FILTER (WHERE move.move_type = 'out_invoice'),
-                       COUNT(*) FILTER (WHERE move.move_type = 'out_refund'),
-                       SUM(%(amount)s)
-                  FROM account_move move
-                  JOIN res_partner buyer ON buyer.id = move.commercial_partner_id
-             LEFT JOIN account_move origin ON origin.id = move.reversed_entry_id
-                 WHERE move.company_id = %(company_id)s
-                   AND move.state = 'posted'
-                   AND move.invoice_date BETWEEN %(date_from)s AND %(date_to)s
-                   AND CASE move.move_type
+                WITH counted AS (
+                    SELECT rel.move_id
+                      FROM credit_insurance_turnover_declaration_move_rel rel
+                      JOIN credit_insurance_turnover_declaration other
+                        ON other.id = rel.declaration_id
+                     WHERE other.policy_id = %(policy_id)s
+                       AND other.id != %(declaration_id)s
+                ), declared AS (
+                    SELECT date_from, date_to
+                      FROM credit_insurance_turnover_declaration
+                     WHERE policy_id = %(policy_id)s
+                       AND state = 'declared'
+                       AND id != %(declaration_id)s
+                ), insured_invoice AS (
+                    SELECT move.id
+                      FROM account_move move
+                      JOIN res_partner buyer ON buyer.id = move.commercial_partner_id
+                     WHERE move.credit_insurance_policy_id = %(policy_id)s
+                       AND move.move_type = 'out_invoice'
+                       AND NOT COALESCE(move.credit_insurance_term_exceeded, FALSE)
+                       AND (%(private_insured)s OR buyer.is_company)
+                       AND move.commercial_partner_id NOT IN (
+                            SELECT partner_id FROM res_company)
+                ), sale AS (
+                    SELECT move.id, move.move_type, move.reversed_entry_id,
+                           move.commercial_partner_id,
+                           move.invoice_date NOT BETWEEN %(date_from)s
+                                                     AND %(date_to)s AS regularisation,
+                           %(amount)s AS amount
+                      FROM account_move move
+                     WHERE move.company_id = %(company_id)s
+                       AND move.state = 'posted'
+                       AND move.move_type IN ('out_invoice', 'out_refund')
+                       AND move.id NOT IN (SELECT move_id FROM counted)
+                       AND (move.invoice_date BETWEEN %(date_from)s AND %(date_to)s
+                            OR EXISTS (SELECT FROM declared
+                                        WHERE move.invoice_date
+                                              BETWEEN declared.date_from
+                                                  AND declared.date_to))
+                )
+                SELECT sale.id, buyer.country_id, sale.commercial_partner_id,
+                       sale.move_type, sale.regularisation, sale.amount
+                  FROM sale
+                  JOIN res_partner buyer ON buyer.id = sale.commercial_partner_id
+                 WHERE CASE sale.move_type
                        WHEN 'out_invoice' THEN
-                            move.credit_insurance_policy_id = %(policy_id)s
-                            AND NOT COALESCE(move.credit_insurance_term_exceeded, FALSE)
-                       WHEN 'out_refund' THEN
-                            origin.credit_insurance_policy_id = %(policy_id)s
-                       ELSE FALSE END
-                   AND move.commercial_partner_id NOT IN (
-                        SELECT partner_id FROM res_company)
-              GROUP BY buyer.country_id
-              ORDER BY buyer.country_id
+                            sale.id IN (SELECT id FROM insured_invoice)
+                       ELSE sale.reversed_entry_id IN (SELECT id FROM insured_invoice)
+                            AND (sale.reversed_entry_id IN (SELECT move_id FROM counted)
+                                 OR sale.reversed_entry_id IN (SELECT id FROM sale))
+                       END
                 """,
                 amount=SQL.identifier("move", amount),
                 company_id=policy.company_id.id,
                 policy_id=policy.id,
+                declaration_id=self.id,
+                private_insured=policy.private_buyers_insured,
                 date_from=self.date_from,
                 date_to=self.date_to,
             )
         )
-        company_currency = policy.company_id.currency_id
-        return [
-            {
-                "country_id": country_id,
-                "buyer_count": buyers,
-                "invoice_count": invoices,
-                "refund_count": refunds,
-                "turnover_amount": company_currency._convert(
-                    total, policy.currency_id, policy.company_id, self.date_to
-                ),
-            }
-            for country_id, buyers, invoices, refunds, total in rows
-        ]
+        groups = {}
+        for __, country_id, buyer_id, move_type, regularisation, total in rows:
+            group = groups.setdefault(
+                (country_id, regularisation),
+                {"buyers": set(), "invoices": 0, "refunds": 0, "amount": 0.0},
+            )
+            group["buyers"].add(buyer_id)
+            group["invoices" if move_type == "out_invoice" else "refunds"] += 1
+            group["amount"] += total
+        company = policy.company_id
+        Country = self.env["res.country"]
+        lines = []
+        for (country_id, regularisation), group in sorted(
+            groups.items(), key=lambda item: (item[0][1], item[0][0] or 0)
+        ):
+            turnover = company.currency_id._convert(
+                group["amount"], policy.currency_id, company, self.date_to
+            )
+            rate = policy._premium_rate(Country.browse(country_id))
+            lines.append(
+                {
+                    "country_id": country_id,
+                    "regularisation": regularisation,
+                    "buyer_count": len(group["buyers"]),
+                    "invoice_count": group["invoices"],
+                    "refund_count": group["refunds"],
+                    "turnover_amount": turnover,
+                    "premium_rate": rate,
+                    "premium_amount": policy.currency_id.round(turnover * rate / 100),
+                }
+            )
+        return lines, [row[0] for row in rows]
 
     # ------------------------------------------------------------ declaring
 
@@ -311,12 +423,16 @@ class CreditInsuranceTurnoverDeclaration(models.Model):
             date_from=self.date_from,
             date_to=self.date_to,
             currency=self.currency_id.name,
-            by_country={
-                line.country_id.code or "": line.turnover_amount
-                for line in self.line_ids
-            },
+            by_country=self._turnover_by_country_code(),
             premium=self.premium_due,
         )
+
+    def _turnover_by_country_code(self):
+        """``{country code: turnover}``, regularisations included."""
+        by_country = defaultdict(float)
+        for line in self.line_ids:
+            by_country[line.country_id.code or ""] += line.turnover_amount
+        return dict(by_country)
 
     def _mark_declared(self, insurer_reference):
         self.write(
@@ -360,6 +476,9 @@ class CreditInsuranceTurnoverDeclaration(models.Model):
         "credit_notes",
         "insured_turnover",
         "currency",
+        "regularisation",
+        "premium_rate",
+        "premium",
     )
 
     def _export_rows(self):
@@ -375,6 +494,9 @@ class CreditInsuranceTurnoverDeclaration(models.Model):
                 line.refund_count,
                 line.turnover_amount,
                 self.currency_id.name,
+                int(line.regularisation),
+                line.premium_rate,
+                line.premium_amount,
             )
             for line in self.line_ids
         ]
@@ -399,6 +521,7 @@ class CreditInsuranceTurnoverDeclaration(models.Model):
         for row_index, row in enumerate(self._export_rows(), start=1):
             sheet.write_row(row_index, 0, row)
             sheet.write_number(row_index, 7, row[7], money)
+            sheet.write_number(row_index, 11, row[11], money)
         workbook.close()
         return self._download(
             "xlsx",

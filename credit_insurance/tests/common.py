@@ -1,3 +1,5 @@
+import importlib.util
+import pathlib
 import tempfile
 
 from odoo import Command, fields, http
@@ -6,6 +8,16 @@ from odoo.tests import HttpCase, new_test_user
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
 from ..sandbox.server import start_in_thread, start_sandbox
+
+
+def run_migration(version, script, cr, installed_version="18.0.1.0.0"):
+    """Run ``migrations/<version>/<script>.py`` of the addon on ``cr``, as an
+    upgrade from ``installed_version`` would."""
+    path = pathlib.Path(__file__).parents[1] / "migrations" / version / f"{script}.py"
+    spec = importlib.util.spec_from_file_location(f"migration_{script}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.migrate(cr, installed_version)
 
 
 def serve_sandbox(test, **options):

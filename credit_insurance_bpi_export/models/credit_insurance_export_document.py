@@ -427,17 +427,18 @@ class CreditInsuranceExportDocument(models.Model):
             currency=declaration.currency_id.name,
             lines=tuple(
                 documents.CountryTurnover(
-                    country=line.country_id.code,
-                    invoice_count=line.invoice_count,
-                    refund_count=line.refund_count,
-                    amount=Decimal(str(line.turnover_amount)),
+                    country=country.code,
+                    invoice_count=sum(lines.mapped("invoice_count")),
+                    refund_count=sum(lines.mapped("refund_count")),
+                    # the period's and the regularisations of declared periods
+                    amount=Decimal(str(sum(lines.mapped("turnover_amount")))),
                     oecd_category=(
-                        line.country_id.oecd_risk_category_id.code
-                        if line.country_id.oecd_risk_category_id
+                        country.oecd_risk_category_id.code
+                        if country.oecd_risk_category_id
                         else None
                     ),
                 )
-                for line in declaration.line_ids
+                for country, lines in declaration.line_ids.grouped("country_id").items()
             ),
         )
         return data, {}

@@ -153,12 +153,23 @@ class TestExportDocuments(ExportCommon):
         self.assertEqual(document.total_amount, 5400.0)
 
     def test_turnover_net_of_credit_notes_may_be_negative(self):
+        """An invoice declared in the last quarter of 2025, credited in
+        January: the credit note comes off the first quarter of 2026."""
         invoice = self.make_invoice(
             2000.0,
             buyer=self.ma_buyer,
             invoice_date="2025-12-15",
             taxes=self.env["account.tax"],
         )
+        last_quarter = self.env["credit.insurance.turnover.declaration"].create(
+            {
+                "policy_id": self.export_policy.id,
+                "date_from": "2025-10-01",
+                "date_to": "2025-12-31",
+            }
+        )
+        last_quarter.action_declare()
+        self.assertEqual(last_quarter.turnover_amount, 2000.0)
         reversal = invoice._reverse_moves(
             [{"invoice_date": fields.Date.to_date("2026-01-05")}]
         )
