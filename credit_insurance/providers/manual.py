@@ -9,7 +9,5 @@ class ManualProvider(InsurerProvider):
     label = "Manual entry"
     connected = False
 
-    def _unavailable(
-        self, operation, reason="requests and decisions are entered by hand"
-    ):
-        return super()._unavailable(operation, reason)
+    def _unavailable(self, operation, reason="manual"):
+        return super()._unavailable(operation, "manual")

@@ -81,7 +81,26 @@ def test_buyer_identity_from_french_registry_and_vat():
     )
     from_vat = BuyerIdentity.build(vat="FR 40 303 265 045")
     assert (from_vat.siren, from_vat.vat) == ("303265045", "FR40303265045")
-    assert BuyerIdentity.build(vat="DE123456789", country_code="de").siren == ""
+    assert BuyerIdentity.build(vat="DE136695976", country_code="de").siren == ""
+
+
+def test_only_identifiers_that_pass_their_check_are_kept():
+    """A mistyped number is never sent as an identifier: it is named instead."""
+    # The VAT key of SIREN 303265045 is 40: 41 is a typo.
+    typo = BuyerIdentity.build(vat="FR41303265045", registry="303265045")
+    assert (typo.vat, typo.siren, typo.invalid) == ("", "303265045", ("FR41303265045",))
+    # The SIRET's Luhn key fails, its SIREN passes: the SIREN is kept.
+    siret_typo = BuyerIdentity.build(registry="30326504500013")
+    assert (siret_typo.siren, siret_typo.siret) == ("303265045", "")
+    # A SIREN whose Luhn key fails gives nothing.
+    wrong = BuyerIdentity.build(registry="303265046")
+    assert (wrong.siren, wrong.invalid) == ("", ("303265046",))
+    # A foreign company's registry number is not read as a SIREN.
+    foreign = BuyerIdentity.build(
+        registry="HRB 12345", vat="DE136695976", country_code="DE"
+    )
+    assert (foreign.siren, foreign.vat, foreign.invalid) == ("", "DE136695976", ())
+    assert foreign.identifier(("siren", "vat")) == ("vat", "DE136695976")
 
 
 def test_buyer_found_by_siren_vat_or_name_and_unknown_buyer(sandbox):
@@ -96,7 +115,7 @@ def test_buyer_found_by_siren_vat_or_name_and_unknown_buyer(sandbox):
     )
     assert foreign.buyer_ref.startswith("SBX-DE-")
     assert (
-        sandbox_provider.find_buyer(BuyerIdentity.build(registry="999000111")) is None
+        sandbox_provider.find_buyer(BuyerIdentity.build(registry="999000151")) is None
     )
 
 
@@ -104,9 +123,9 @@ def test_buyer_found_by_siren_vat_or_name_and_unknown_buyer(sandbox):
     "siren, amount, status, decision, granted",
     [
         ("303265045", 30_000, "decided", "approved", 30_000),
-        ("303265041", 30_000, "decided", "partial", 15_000),
-        ("303265042", 30_000, "decided", "conditional", 30_000),
-        ("303265040", 30_000, "decided", "refused", 0),
+        ("303265011", 30_000, "decided", "partial", 15_000),
+        ("303265052", 30_000, "decided", "conditional", 30_000),
+        ("303265060", 30_000, "decided", "refused", 0),
         ("303265045", 80_000, "pending", None, None),
         ("303265045", 250_000, "referred", None, None),
     ],
