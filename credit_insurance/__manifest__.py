@@ -2,13 +2,15 @@
     "name": "Credit Insurance",
     "summary": "Insured credit limits, exposure and cover of receivables "
     "(Allianz Trade, Coface, Atradius) inside Odoo",
-    "version": "18.0.1.0.0",
+    "version": "18.0.1.0.1",
     "category": "Accounting/Accounting",
     "author": "Credit Insurance for Odoo",
     "website": "https://github.com/credit-insurance-odoo/credit-insurance",
     "license": "LGPL-3",
     "depends": ["account", "sale", "mail"],
-    "external_dependencies": {"python": ["requests", "lxml", "werkzeug"]},
+    "external_dependencies": {
+        "python": ["requests", "lxml", "werkzeug", "python-stdnum"]
+    },
     "data": [
         "security/credit_insurance_security.xml",
         "security/ir.model.access.csv",

@@ -76,7 +76,9 @@ class InsurerError(Exception):
         self.provider = provider
         self.status = status
         self.may_have_been_received = may_have_been_received
-        self.code = code or self.default_code
+        # Errors Odoo raises itself carry no provider: their message is
+        # already written for the user.
+        self.code = code or (self.default_code if provider else "odoo")
         self.params = {
             "insurer": provider or "",
             "status": status or "",

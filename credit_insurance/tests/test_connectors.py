@@ -243,8 +243,8 @@ class TestConnectors(TransactionCase):
         self.assertIn("underwriter's authority", request.decision_id.conditions)
 
     def test_refusal_and_partial_grant_decided_at_once(self):
-        refused_buyer = self.make_buyer("Refus SARL", "123456780")
-        partial_buyer = self.make_buyer("Moitié SAS", "123456781")
+        refused_buyer = self.make_buyer("Refus SARL", "123456790")
+        partial_buyer = self.make_buyer("Moitié SAS", "123456741")
         refused = self.request_limit(30_000.0, refused_buyer)
         partial = self.request_limit(30_000.0, partial_buyer)
         self.exchange()
@@ -390,11 +390,11 @@ class TestConnectors(TransactionCase):
     # ------------------------------------------------------------- failures
 
     def test_one_failing_buyer_never_stops_the_batch(self):
-        unknown = self.make_buyer("Inconnue SA", "999111225")
+        unknown = self.make_buyer("Inconnue SA", "999111255")
         no_identifier = self.env["res.partner"].create(
             {"name": "Sans Identifiant", "is_company": True}
         )
-        failing = self.make_buyer("Panne SARL", "123456785")
+        failing = self.make_buyer("Panne SARL", "123456725")
         lost = self.request_limit(10_000.0, unknown)
         anonymous = self.request_limit(10_000.0, no_identifier)
         retried = self.request_limit(10_000.0, failing)
@@ -415,7 +415,7 @@ class TestConnectors(TransactionCase):
         )
         self.assertFalse(lost.next_retry_date, "a person must correct the buyer")
         self.assertFalse(anonymous.next_retry_date)
-        self.assertIn("does not know Inconnue SA (SIREN 999111225", lost.last_error)
+        self.assertIn("does not know Inconnue SA (SIREN 999111255", lost.last_error)
         self.assertIn(
             "neither a VAT number nor a company registry", anonymous.last_error
         )
@@ -572,7 +572,7 @@ class TestConnectors(TransactionCase):
             self.assertEqual(withdrawn_buyer.credit_insurance_limit, 0.0)
 
     def test_decision_nobody_asked_for_is_matched_by_siren(self):
-        newcomer = self.make_buyer("Nouveau Client SA", "777888995")
+        newcomer = self.make_buyer("Nouveau Client SA", "777888975")
         provider = SandboxProvider(
             ProviderConfig(base_url=self.sandbox.url, api_key="k", timeout=2)
         )
@@ -606,7 +606,7 @@ class TestConnectors(TransactionCase):
 
     def test_bulk_requests_from_a_list_are_queued_for_the_insurer(self):
         """A salesperson asks from the partner list, a credit manager sends."""
-        other = self.make_buyer("Comptoir du Nord SAS", "432112235")
+        other = self.make_buyer("Comptoir du Nord SAS", "432112225")
         wizard = (
             self.env["credit.insurance.limit.request.wizard"]
             .with_user(self.salesman)

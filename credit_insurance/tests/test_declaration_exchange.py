@@ -19,7 +19,7 @@ from odoo.tests import TransactionCase, tagged
 
 from ..providers import SandboxProvider
 from .common import serve_sandbox
-from .test_declaration import TRIGGER, DeclarationCase, fr_vat
+from .test_declaration import TRIGGER, DeclarationCase, fr_vat, siren_of
 
 API_KEY = "sbx-decl-key-4410"
 
@@ -317,11 +317,11 @@ class TestDeclarationExchange(SandboxCase):
     # ------------------------------------------------------------ failures
 
     def test_one_failing_buyer_never_stops_the_others(self):
-        unknown = self.make_buyer("Inconnue SA", "999111225")
+        unknown = self.make_buyer("Inconnue SA", "999111255")
         anonymous = self.env["res.partner"].create(
             {"name": "Sans Identifiant", "is_company": True}
         )
-        failing = self.make_buyer("Panne SARL", "123456785")
+        failing = self.make_buyer("Panne SARL", "123456725")
         for buyer in (self.buyer, unknown, anonymous, failing):
             self.overdue_invoice(1000.0, buyer=buyer)
         self.sandbox.faults.add("error", arg=500, method="POST", path="/v1/overdues")
@@ -343,7 +343,7 @@ class TestDeclarationExchange(SandboxCase):
                 },
             ],
         )
-        self.assertIn("does not know Inconnue SA (SIREN 999111225", lost.last_error)
+        self.assertIn("does not know Inconnue SA (SIREN 999111255", lost.last_error)
         self.assertIn("neither a VAT number nor a company registry", no_id.last_error)
         # The two others are filed concurrently: either got the 500.
         pair = self.declarations() + self.declarations(failing)
@@ -375,7 +375,10 @@ class TestDeclarationExchange(SandboxCase):
         self.assertFalse(declaration.delivery_uncertain, "never reached the filing")
 
     def test_batches_are_bounded_and_the_job_comes_back(self):
-        buyers = [self.make_buyer(f"Lot {n} SAS", f"43211223{n}") for n in range(1, 4)]
+        buyers = [
+            self.make_buyer(f"Lot {n} SAS", siren_of(f"4321122{n}"))
+            for n in range(1, 4)
+        ]
         for buyer in buyers:
             self.overdue_invoice(1000.0, buyer=buyer)
         cron = self.env.ref("credit_insurance.ir_cron_declare_overdues")
@@ -471,7 +474,7 @@ class TestConcurrentWorkers(TransactionCase):
                         "name": f"Concurrent buyer {n}",
                         "is_company": True,
                         "country_id": env.ref("base.fr").id,
-                        "vat": fr_vat(f"70000000{n}"),
+                        "vat": fr_vat(siren_of(f"7000000{n}")),
                     }
                     for n in range(buyers)
                 ]
