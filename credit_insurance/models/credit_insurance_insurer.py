@@ -64,17 +64,14 @@ ERROR_TEXTS = {
     "connection_closed": _lt(
         "%(insurer)s closed the connection without answering (%(method)s %(path)s)."
     ),
-    "call_failed": _lt(
-        "%(insurer)s: the call %(method)s %(path)s failed (%(error)s)."
-    ),
+    "call_failed": _lt("%(insurer)s: the call %(method)s %(path)s failed (%(error)s)."),
     "server_error": _lt(
         "%(insurer)s failed to process %(method)s %(path)s (HTTP %(status)s): "
         "%(detail)s"
     ),
     "rejected": _lt("%(insurer)s refused the call (HTTP %(status)s): %(detail)s"),
     "action_refused": _lt(
-        "%(insurer)s refused the change of the cover of buyer %(reference)s: "
-        "%(detail)s"
+        "%(insurer)s refused the change of the cover of buyer %(reference)s: %(detail)s"
     ),
     "unexpected_status": _lt(
         "%(insurer)s answered %(method)s %(path)s with an unexpected HTTP %(status)s."
@@ -102,9 +99,7 @@ ERROR_TEXTS = {
     "no_credit_limit": _lt(
         "%(insurer)s: the cover of %(reference)s has no credit limit."
     ),
-    "job_failed": _lt(
-        "%(insurer)s did not process request %(reference)s: %(detail)s"
-    ),
+    "job_failed": _lt("%(insurer)s did not process request %(reference)s: %(detail)s"),
     "cover_not_listed": _lt(
         "%(insurer)s no longer lists %(reference)s on buyer %(buyer)s."
     ),
@@ -161,9 +156,7 @@ REASON_TEXTS = {
         "a state of default covering several invoices and its updates are not in "
         "the public documentation"
     ),
-    "siren_only": _lt(
-        "only a search by SIREN or VAT number is in the public contract"
-    ),
+    "siren_only": _lt("only a search by SIREN or VAT number is in the public contract"),
     "identifier_only": _lt("the insurer finds companies by identifier"),
     "manual": _lt("requests and decisions are entered by hand"),
 }
@@ -174,6 +167,8 @@ class _Params(dict):
 
     def __missing__(self, key):
         return "?"
+
+
 DECISIONS_PER_BATCH = 200
 # Calls to one insurer in flight at once (threads waiting on the network).
 CONCURRENT_CALLS = 8
@@ -356,8 +351,8 @@ class CreditInsuranceInsurer(models.Model):
             defaults = (provider.api_url_defaults if provider else {}).get(
                 insurer.environment
             ) or {}
-            for api, field_name in API_URL_FIELDS.items():
-                insurer[field_name] = defaults.get(api) or False
+            for api_name, field_name in API_URL_FIELDS.items():
+                insurer[field_name] = defaults.get(api_name) or False
 
     @api.depends("provider", "exchanges_confirmed")
     def _compute_unconfirmed_exchanges(self):
@@ -488,8 +483,8 @@ class CreditInsuranceInsurer(models.Model):
         config = ProviderConfig(
             base_url=insurer.api_base_url or "",
             api_urls={
-                api: insurer[field_name]
-                for api, field_name in API_URL_FIELDS.items()
+                api_name: insurer[field_name]
+                for api_name, field_name in API_URL_FIELDS.items()
                 if insurer.separate_api_urls and insurer[field_name]
             },
             policies=tuple(
@@ -671,8 +666,7 @@ class CreditInsuranceInsurer(models.Model):
         """Pull decision changes from each connected insurer since its last
         successful synchronisation, and record them as insured limits."""
         insurers = self.search([("provider", "!=", "manual")]).filtered(
-            lambda insurer: insurer._is_reachable_now()
-            and insurer._exposes_decisions()
+            lambda insurer: insurer._is_reachable_now() and insurer._exposes_decisions()
         )
         done = more = 0
         for insurer in insurers:
