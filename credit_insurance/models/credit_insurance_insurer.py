@@ -40,9 +40,9 @@ ERROR_TEXTS = {
         "%(insurer)s refused the credentials (HTTP %(status)s): %(detail)s"
     ),
     "login_refused": _lt(
-        "%(insurer)s refused the login (HTTP %(status)s): %(detail)s. No login is "
-        "tried again until the credentials are changed: the insurer locks the "
-        "account after five failed logins."
+        "%(insurer)s refused the login (HTTP %(status)s). No login is tried again "
+        "until the credentials are changed: the insurer locks the account after "
+        "five failed logins. Its message: %(detail)s"
     ),
     "account_locked": _lt(
         "%(insurer)s locked the account after repeated failed logins: no call for "
@@ -215,7 +215,9 @@ class CreditInsuranceInsurer(models.Model):
     api_base_url = fields.Char(string="API base URL", tracking=True)
     # Insurers whose APIs have a base URL each (Allianz Trade): one setting per
     # API, filled with the insurer's defaults for the environment.
-    separate_api_urls = fields.Boolean(compute="_compute_connected")
+    separate_api_urls = fields.Boolean(
+        string="One URL per API", compute="_compute_connected"
+    )
     login_api_url = fields.Char(
         string="Login API URL",
         compute="_compute_api_urls",
@@ -695,7 +697,11 @@ class CreditInsuranceInsurer(models.Model):
         NOTIFICATION contract is not public)."""
         self.ensure_one()
         provider_class = self._provider_class()
-        return provider_class.fetch_decisions is not InsurerProvider.fetch_decisions
+        return bool(
+            provider_class
+            and provider_class.has_decision_feed
+            and provider_class.fetch_decisions is not InsurerProvider.fetch_decisions
+        )
 
     def _pull_decisions(self, provider, batch_size=DECISIONS_PER_BATCH):
         """One page of decision changes. Return True when more are waiting."""

@@ -274,18 +274,27 @@ class AllianzTradeProvider(InsurerProvider):
         return self._request_answer(request, found)
 
     def _follow_cover_request(self, request, insurer_reference):
+        """A request found among the pending ones: still there, or processed,
+        its cover then being the buyer's cover in the portfolio."""
         request_id = insurer_reference.removeprefix(REQUEST_PREFIX)
         found = self._cover_request(request, request_id)
-        if found is None:
-            raise self._error(
-                InsurerProtocolError,
-                f"{self.name} no longer lists cover request {request_id} on buyer "
-                f"{request.buyer_ref}.",
-                code="cover_not_listed",
-                reference=request_id,
-                buyer=request.buyer_ref,
-            )
-        return self._request_answer(request, found)
+        if found is not None:
+            return self._request_answer(request, found)
+        for cover in self._portfolio():
+            if str(cover.get("companyId")) == request.buyer_ref:
+                cover_id = str(self._field(cover, "coverId", what="portfolio cover"))
+                __, detail = self._call(
+                    "GET", f"/covers/{quote(cover_id, safe='')}", api="riskinfo"
+                )
+                return self._cover_answer(detail, request, insurer_reference)
+        raise self._error(
+            InsurerProtocolError,
+            f"{self.name} no longer lists cover request {request_id} on buyer "
+            f"{request.buyer_ref}.",
+            code="cover_not_listed",
+            reference=request_id,
+            buyer=request.buyer_ref,
+        )
 
     def _request_answer(self, request, found):
         reference = REQUEST_PREFIX + str(

@@ -399,6 +399,8 @@ class InsurerProvider:
     base_url_defaults = {}
     # Failed logins after which the insurer locks the account (0: none known).
     lockout_after = 0
+    # Whether fetch_decisions gives the insurer's decision changes.
+    has_decision_feed = True
 
     def __init__(self, config, session=None):
         self.config = config

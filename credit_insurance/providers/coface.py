@@ -89,6 +89,7 @@ class CofaceProvider(InsurerProvider):
         "production": "https://api.coface.com",
     }
     lockout_after = 5
+    has_decision_feed = False
     unconfirmed_operations = ("request_limit", "declare_overdue")
 
     # -- authentication ----------------------------------------------------

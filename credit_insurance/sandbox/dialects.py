@@ -675,13 +675,14 @@ class Allianz(Dialect):
         data = self.body(request)
         page, size = self.pagination(data)
         with self.store.lock:
-            found = []
+            found, checked = [], []
             for limit_request in self.requests_of():
                 buyer = self.allianz_buyer(self.sandbox.buyer(limit_request["buyerId"]))
                 if data.get("companyId") and buyer["allianzId"] != data["companyId"]:
                     continue
                 if limit_request["status"] == "decided":
-                    continue
+                    continue  # no longer pending: its cover is in the portfolio
+                checked.append(limit_request)
                 found.append(
                     {
                         "requestId": request_number(limit_request["requestId"]),
@@ -701,6 +702,10 @@ class Allianz(Dialect):
                         else None,
                     }
                 )
+            # Answered as they stood; each search is a check that moves them.
+            for limit_request in checked:
+                self.sandbox.poll_request(limit_request)
+            self.store.save()
         chunk = found[(page - 1) * size : page * size]
         return json_response(206 if page * size < len(found) else 200, chunk)
 

@@ -305,10 +305,15 @@ def test_lost_answer_found_among_pending_requests_then_followed(fake):
         "request:881",
     )
     assert len(fake.requests_received) == 1, "not sent again"
-    fake.add_limit("C1", 300_000, "grant")
+    fake.add_limit("C1", 400_000, "partial")  # the fake grants half: 200,000
     fake.pending_requests[0]["coverId"] = "C1"
     result = allianz.poll_limit_request(request, "request:881")
-    assert (result.status, result.decision.granted_amount) == ("decided", 300_000)
+    assert (result.status, result.decision.granted_amount) == ("decided", 200_000)
+    # Processed, it leaves the pending requests: its cover is in the portfolio.
+    fake.pending_requests = []
+    fake.portfolio_covers = [flat_cover("C1", "2026-03-01T10:30:00")]
+    result = allianz.poll_limit_request(request, "request:881")
+    assert (result.status, result.decision.decision) == ("decided", "partial")
 
 
 def test_lost_answer_not_among_pending_requests_asks_a_person(fake):
