@@ -470,3 +470,147 @@ def test_delivery_unconfirmed_when_no_lookup(sandbox):
     with pytest.raises(DeliveryUnconfirmed, match="Check the insurer's portal"):
         no_lookup.submit_limit_request(request, may_have_been_sent=True)
     assert stats(sandbox)["submissions"] == {}
+
+
+# ------------------------------------------------------- the insurers' dialects
+
+
+def test_the_atradius_dialect_speaks_atradius(sandbox):
+    url = f"{sandbox.url}/atradius"
+    login = requests.post(
+        f"{url}/authenticate/v2/tokens",
+        headers={"Atradius-App-Key": "k"},
+        auth=("client", "secret"),
+        timeout=5,
+    )
+    token = login.json()["data"]["access_token"]  # under data (GLE, jobsiteOS)
+    headers = {"Authorization": f"Bearer {token}", "Atradius-App-Key": "k"}
+    buyers = f"{url}/credit-insurance/organisation-management/v1/buyers"
+    query = {"country": "FRA", "uid": "303265045", "uidType": "SN"}
+    without_id = requests.get(buyers, params=query, headers=headers, timeout=5)
+    assert without_id.status_code == 400, "Atradius-Correlation-Id on every call"
+    headers["Atradius-Correlation-Id"] = "c-1"
+    found = requests.get(buyers, params=query, headers=headers, timeout=5).json()
+    assert found["data"][0]["buyerId"] == 303265045
+    covers = f"{url}/credit-insurance/cover-management/v1/covers"
+    body = {
+        "customerId": 10042,
+        "policyId": "P",
+        "buyerId": 303265045,
+        "coverType": "credit-limit",
+        "creditLimitAmount": 12_500,
+        "currencyCode": "EUR",
+    }
+    refused = requests.post(covers, json=body, headers=headers, timeout=5).json()
+    assert refused["errors"][0]["source"] == {"parameter": "creditLimitAmount"}
+    body["creditLimitAmount"] = 20_000
+    created = requests.post(covers, json=body, headers=headers, timeout=5)
+    assert created.status_code == 201
+    assert created.json() == {"data": [{"coverId": 1, "response": "Action successful"}]}
+    listed = requests.get(
+        covers, params={"buyerId": 303265045}, headers=headers, timeout=5
+    ).json()["data"][0]
+    assert (
+        listed["decisionCode"],
+        listed["totalDecision"]["decisionAmtInPolicyCurrency"],
+    ) == (
+        "DC01",
+        "20000",
+    )
+    wrong = requests.get(f"{url}/v2/covers", headers=headers, timeout=5)
+    assert wrong.status_code == 403, "an address outside the contract"
+
+
+def test_the_allianz_dialect_speaks_allianz_trade(sandbox):
+    url = f"{sandbox.url}/allianz"
+    token = requests.post(
+        f"{url}/uatm/v1/idp/oauth2/authorize", json={"apiKey": "k"}, timeout=5
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    company = requests.post(
+        f"{url}/search/uatm-v2/companies/matching",
+        json={"companyIdentifiers": [{"idTypeCode": "SIREN", "idValue": "303265045"}]},
+        headers=headers,
+        timeout=5,
+    ).json()["results"][0]["company"]["companyId"]
+    jobs = []
+    for amount in (10_000, 20_000, 30_000):
+        answer = requests.post(
+            f"{url}/uatm/riskinfo/v3/covers",
+            json={
+                "requestTypeCode": "Primary",
+                "policy": {"businessUnitCode": "B", "policyId": "P", "extensionId": ""},
+                "creditLimitDetails": {
+                    "requestedAmount": amount,
+                    "currencyCode": "EUR",
+                },
+                "companyId": company,
+            },
+            headers=headers,
+            timeout=5,
+        )
+        assert isinstance(answer.json(), str), "the jobId as a bare JSON string"
+        jobs.append(answer.json())
+    job = requests.get(
+        f"{url}/uatm/riskinfo/v3/jobs/{jobs[0]}", headers=headers, timeout=5
+    ).json()
+    assert job["jobStatusCode"] == "PROCESSED"
+    assert job["resourceUrl"].startswith(f"{url}/uatm/riskinfo/v3/covers/")
+    pages = []
+    for page in (1, 2, 3):
+        answer = requests.post(
+            f"{url}/uatm/riskinfo/v3/covers/search",
+            json={
+                "policies": [{"businessUnitCode": "B", "policyId": "P"}],
+                "pagination": {"page": page, "pageSize": 1, "isTotalRequired": True},
+            },
+            headers=headers,
+            timeout=5,
+        )
+        pages.append((answer.status_code, len(answer.json())))
+    assert pages == [(206, 1), (206, 1), (200, 1)]
+
+
+def test_the_coface_dialect_takes_the_id_token_as_it_is(sandbox):
+    url = f"{sandbox.url}/coface"
+    tokens = requests.post(
+        f"{url}/authentication/v1/token",
+        headers={"x-api-key": "k"},
+        json={"grantType": "password", "username": "u", "password": "p"},
+        timeout=5,
+    ).json()
+    query = {
+        "countryCode": "FR",
+        "identifierType": "SIREN",
+        "identifierValue": "303265045",
+    }
+    path = f"{url}/company/v1/companies/identifier"
+    for authorization, status in (
+        (f"Bearer {tokens['idToken']}", 401),
+        (tokens["accessToken"], 401),
+        (tokens["idToken"], 200),
+    ):
+        answer = requests.get(
+            path,
+            params=query,
+            headers={"authorization": authorization, "x-api-key": "k"},
+            timeout=5,
+        )
+        assert answer.status_code == status, authorization
+    assert answer.json()["count"] == 1
+    # Locked after five failures, for 1 s doubling with each one: 10 failures
+    # lock it for 2 ** 5 = 32 s.
+    for __ in range(10):
+        requests.post(
+            f"{url}/authentication/v1/token",
+            headers={"x-api-key": "k"},
+            json={"grantType": "password", "username": "v", "password": "wrong"},
+            timeout=5,
+        )
+    locked = requests.post(
+        f"{url}/authentication/v1/token",
+        headers={"x-api-key": "k"},
+        json={"grantType": "password", "username": "v", "password": "right"},
+        timeout=5,
+    )
+    assert "attempts exceeded" in locked.json()["message"]
