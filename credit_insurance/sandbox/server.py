@@ -6,8 +6,10 @@
 Underwriting is deterministic (amount thresholds and the last digit of the
 buyer's SIREN), state is kept in ``<data-dir>/state.json``, and faults can be
 injected per server (options) or per call (``/_admin/faults`` or the
-``X-Sandbox-Fault`` header). The API is documented in README.md beside this
-file. Plain Python and werkzeug only: it runs without Odoo.
+``X-Sandbox-Fault`` header). Under ``/allianz``, ``/atradius`` and ``/coface``
+it speaks each insurer's own dialect (``dialects.py``). The API is documented
+in README.md beside this file. Plain Python and werkzeug only: it runs without
+Odoo.
 """
 
 import argparse
