@@ -1472,10 +1472,11 @@ class CreditInsuranceDeclaration(models.Model):
 
     @api.depends("insurer_id.exchanges_confirmed", "insurer_id.provider")
     def _compute_exchange_unconfirmed(self):
+        # Read as the related fields are: salespeople do not read insurers.
         for declaration in self:
             declaration.exchange_unconfirmed = bool(
                 declaration.insurer_id
-            ) and declaration.insurer_id._exchange_unconfirmed("declare_overdue")
+            ) and declaration.insurer_id.sudo()._exchange_unconfirmed("declare_overdue")
 
     def _switch_to_portal(self, error):
         """The insurer's API cannot take it: a credit manager files it."""

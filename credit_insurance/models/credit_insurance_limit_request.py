@@ -219,10 +219,11 @@ class CreditInsuranceLimitRequest(models.Model):
 
     @api.depends("insurer_id.exchanges_confirmed", "insurer_id.provider")
     def _compute_exchange_unconfirmed(self):
+        # Read as the related fields are: salespeople do not read insurers.
         for request in self:
             request.exchange_unconfirmed = bool(
                 request.insurer_id
-            ) and request.insurer_id._exchange_unconfirmed("request_limit")
+            ) and request.insurer_id.sudo()._exchange_unconfirmed("request_limit")
 
     def action_send(self):
         """File the requests: manual insurers are filed by hand in the portal."""

@@ -548,6 +548,8 @@ class TestConnectors(TransactionCase):
             "requesting a limit, declaring an overdue",
         )
         self.assertTrue(request.exchange_unconfirmed)
+        # A salesperson, who cannot read insurers, sees the request say so.
+        self.assertTrue(request.with_user(self.salesman).exchange_unconfirmed)
         with self.assertRaises(UserError):
             self.insurer.with_user(self.salesman).action_confirm_exchanges()
         self.insurer.with_user(self.manager).action_confirm_exchanges()
