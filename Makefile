@@ -126,13 +126,30 @@ except psycopg2.Error:
 endef
 export MODULE_INSTALLED
 
+# The demo insurers on the sandbox's port: its own API, and the Atradius,
+# Coface and Allianz Trade dialects under their prefixes (Allianz Trade: one
+# URL per API, with the sandbox markers of each).
 define POINT_DEMO_INSURER
 import sys, psycopg2
+url = sys.argv[2]
+urls = {
+    "demo_insurer": {"api_base_url": url},
+    "demo_insurer_atradius": {"api_base_url": url + "/atradius"},
+    "demo_insurer_coface": {"api_base_url": url + "/coface"},
+    "demo_insurer_allianz": {
+        "login_api_url": url + "/allianz/uatm/v1/idp",
+        "search_api_url": url + "/allianz/search/uatm-v2",
+        "cover_api_url": url + "/allianz/uatm/riskinfo/v3",
+    },
+}
 with psycopg2.connect(dbname=sys.argv[1]) as conn, conn.cursor() as cr:
-    cr.execute("""UPDATE credit_insurance_insurer SET api_base_url = %s, paused_until = NULL
-                   WHERE id = (SELECT res_id FROM ir_model_data
-                                WHERE module = 'credit_insurance' AND name = 'demo_insurer')""",
-               [sys.argv[2]])
+    for xmlid, values in urls.items():
+        columns = ", ".join(f"{column} = %s" for column in values)
+        cr.execute(f"""UPDATE credit_insurance_insurer
+                          SET {columns}, paused_until = NULL, locked_until = NULL
+                        WHERE id = (SELECT res_id FROM ir_model_data
+                                     WHERE module = 'credit_insurance' AND name = %s)""",
+                   [*values.values(), xmlid])
 endef
 export POINT_DEMO_INSURER
 

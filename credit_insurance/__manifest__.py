@@ -8,7 +8,9 @@
     "website": "https://github.com/credit-insurance-odoo/credit-insurance",
     "license": "LGPL-3",
     "depends": ["account", "sale", "mail"],
-    "external_dependencies": {"python": ["requests", "lxml", "werkzeug"]},
+    "external_dependencies": {
+        "python": ["requests", "lxml", "werkzeug", "python-stdnum"]
+    },
     "data": [
         "security/credit_insurance_security.xml",
         "security/ir.model.access.csv",

@@ -927,7 +927,7 @@ class CreditInsuranceInsurer(models.Model):
             batch = provider.fetch_claims(self.claims_synced_until, limit=batch_size)
         except InsurerError as error:
             if not self._record_call_failure(error):
-                self.claims_sync_error = error.message
+                self.claims_sync_error = self._error_text(error)
             return False
         Claim = self.env["credit.insurance.claim"]
         problems = []
@@ -967,7 +967,7 @@ class CreditInsuranceInsurer(models.Model):
             except InsurerError as error:
                 if self._record_call_failure(error):
                     break
-                problems.append(f"{claim.claim_ref}: {error.message}")
+                problems.append(f"{claim.claim_ref}: {self._error_text(error)}")
             except Exception as error:  # the other claims go on
                 _logger.exception("%s: claim %s not followed", self.name, claim.name)
                 problems.append(f"{claim.claim_ref}: {error}")

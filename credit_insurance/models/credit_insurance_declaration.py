@@ -151,6 +151,10 @@ class CreditInsuranceDeclaration(models.Model):
     )
     insurer_id = fields.Many2one(related="policy_id.insurer_id", store=True, index=True)
     insurer_connected = fields.Boolean(related="insurer_id.connected")
+    exchange_unconfirmed = fields.Boolean(
+        string="Not confirmed against the insurer",
+        compute="_compute_exchange_unconfirmed",
+    )
     company_id = fields.Many2one(
         "res.company", required=True, default=lambda self: self.env.company
     )
@@ -1466,17 +1470,26 @@ class CreditInsuranceDeclaration(models.Model):
         elif self.state == "refused":
             self._revert_extension()
 
+    @api.depends("insurer_id.exchanges_confirmed", "insurer_id.provider")
+    def _compute_exchange_unconfirmed(self):
+        # Read as the related fields are: salespeople do not read insurers.
+        for declaration in self:
+            declaration.exchange_unconfirmed = bool(
+                declaration.insurer_id
+            ) and declaration.insurer_id.sudo()._exchange_unconfirmed("declare_overdue")
+
     def _switch_to_portal(self, error):
         """The insurer's API cannot take it: a credit manager files it."""
+        text = self.insurer_id._error_text(error)
         self.write(
             {
                 "manual_filing": True,
                 "state": "to_file",
-                "last_error": error.message,
+                "last_error": text,
                 "next_retry_date": False,
             }
         )
-        log_note(self, error.message)
+        log_note(self, text)
         self._ask_portal_filing()
 
     # -- updates
@@ -1624,13 +1637,14 @@ class CreditInsuranceDeclaration(models.Model):
         retryable = error.retryable if retryable is None else retryable
         now = fields.Datetime.now()
         delay = self._retry_delay(error)
-        vals = {"last_error": error.message, "retry_count": self.retry_count + 1}
+        text = self.insurer_id._error_text(error)
+        vals = {"last_error": text, "retry_count": self.retry_count + 1}
         if self.state in FILED_STATES:
             vals["next_check_date"] = now + delay
             if self.update_due and retryable:
                 vals["next_retry_date"] = now + delay
             elif self.update_due:  # refused: a person reports it in the portal
-                self._ask_manual_update(reason=error.message)
+                self._ask_manual_update(reason=text)
         else:
             vals["state"] = "error"
             vals["next_retry_date"] = now + delay if retryable else False

@@ -42,6 +42,7 @@ class CreditInsuranceExchangeMixin(models.AbstractModel):
 
     def _not_retried_message(self, error):
         """What the chatter says of an error that is not tried again."""
+        text = self.insurer_id._error_text(error)
         if isinstance(error, DeliveryUnconfirmed):
-            return error.message
-        return self.env._("Not retried automatically: %(error)s", error=error.message)
+            return text
+        return self.env._("Not retried automatically: %(error)s", error=text)

@@ -8,11 +8,13 @@ import requests
 
 from odoo import api, fields, models, modules, tools
 from odoo.exceptions import UserError, ValidationError
+from odoo.tools.translate import LazyTranslate
 
 from ..providers import (
     BuyerIdentity,
     InsurerAuthError,
     InsurerError,
+    InsurerProvider,
     InsurerRejected,
     InsurerTemporaryError,
     ProviderConfig,
@@ -20,9 +22,153 @@ from ..providers import (
 )
 
 _logger = logging.getLogger(__name__)
+_lt = LazyTranslate(__name__)
 
 # Changing any of these gives refused credentials another chance.
 CREDENTIAL_FIELDS = ("api_key", "client_id", "client_secret", "login", "password")
+# The insurer's APIs that have a base URL each (Allianz Trade) -> their field.
+API_URL_FIELDS = {
+    "idp": "login_api_url",
+    "search": "search_api_url",
+    "riskinfo": "cover_api_url",
+}
+
+# What a user reads of a provider error, by its code (providers/errors.py),
+# in one place. The insurer's own message (detail) is quoted as it came.
+ERROR_TEXTS = {
+    "auth_refused": _lt(
+        "%(insurer)s refused the credentials (HTTP %(status)s): %(detail)s"
+    ),
+    "login_refused": _lt(
+        "%(insurer)s refused the login (HTTP %(status)s). No login is tried again "
+        "until the credentials are changed: the insurer locks the account after "
+        "five failed logins. Its message: %(detail)s"
+    ),
+    "account_locked": _lt(
+        "%(insurer)s locked the account after repeated failed logins: no call for "
+        "%(minutes)s minutes. Check the credentials before trying again."
+    ),
+    "route_refused": _lt(
+        "%(insurer)s refused the call %(method)s %(path)s (HTTP 403): this address "
+        "is not open to your account. Check the API base URL and your contract; "
+        "the credentials are not in question."
+    ),
+    "rate_limited": _lt(
+        "%(insurer)s limits the rate of calls (HTTP 429): try again after "
+        "%(seconds)s seconds."
+    ),
+    "timeout": _lt(
+        "%(insurer)s did not answer within %(seconds)s s (%(method)s %(path)s)."
+    ),
+    "unreachable": _lt("%(insurer)s could not be reached (%(method)s %(path)s)."),
+    "connection_closed": _lt(
+        "%(insurer)s closed the connection without answering (%(method)s %(path)s)."
+    ),
+    "call_failed": _lt("%(insurer)s: the call %(method)s %(path)s failed (%(error)s)."),
+    "server_error": _lt(
+        "%(insurer)s failed to process %(method)s %(path)s (HTTP %(status)s): "
+        "%(detail)s"
+    ),
+    "rejected": _lt("%(insurer)s refused the call (HTTP %(status)s): %(detail)s"),
+    "action_refused": _lt(
+        "%(insurer)s refused the change of the cover of buyer %(reference)s: %(detail)s"
+    ),
+    "unexpected_status": _lt(
+        "%(insurer)s answered %(method)s %(path)s with an unexpected HTTP %(status)s."
+    ),
+    "malformed_json": _lt(
+        "%(insurer)s answered %(method)s %(path)s (HTTP %(status)s) with malformed "
+        "JSON: its answer could not be read."
+    ),
+    "html_page": _lt(
+        "%(insurer)s answered %(method)s %(path)s (HTTP %(status)s) with an HTML "
+        "page (%(title)s) instead of its API's answer."
+    ),
+    "unexpected_shape": _lt(
+        "%(insurer)s: its answer is not shaped as its contract says (%(field)s)."
+    ),
+    "missing_field": _lt("%(insurer)s: its answer lacks %(field)s."),
+    "not_a_list": _lt("%(insurer)s: in its answer, %(field)s is not a list."),
+    "bad_amount": _lt("%(insurer)s: %(field)s is not an amount (%(value)s)."),
+    "bad_date": _lt("%(insurer)s: %(field)s is not a date (%(value)s)."),
+    "unknown_code": _lt("%(insurer)s: unknown %(field)s %(value)s in its answer."),
+    "foreign_host": _lt(
+        "%(insurer)s pointed to another site (%(host)s); it was not followed."
+    ),
+    "no_token": _lt("%(insurer)s gave no token when logging in."),
+    "no_credit_limit": _lt(
+        "%(insurer)s: the cover of %(reference)s has no credit limit."
+    ),
+    "job_failed": _lt("%(insurer)s did not process request %(reference)s: %(detail)s"),
+    "cover_not_listed": _lt(
+        "%(insurer)s no longer lists %(reference)s on buyer %(buyer)s."
+    ),
+    "amount_step": _lt(
+        "%(insurer)s grants limits in multiples of %(step)s: ask for %(suggested)s "
+        "rather than %(amount)s."
+    ),
+    "unavailable": _lt(
+        "%(insurer)s: %(operation)s is not available through this connection "
+        "(%(reason)s). Do it in the insurer's portal."
+    ),
+    "request_unconfirmed": _lt(
+        "%(insurer)s may already have received request %(reference)s (an earlier "
+        "attempt got no answer) and it cannot be looked up by our reference. Check "
+        "the insurer's portal: record its answer if the request is there, "
+        "otherwise send it again."
+    ),
+    "declaration_unconfirmed": _lt(
+        "%(insurer)s may already have received declaration %(reference)s and it "
+        "cannot be looked up by our reference. Check the insurer's portal before "
+        "declaring it again."
+    ),
+}
+UNKNOWN_ERROR_TEXT = _lt("%(insurer)s: the exchange failed (%(code)s).")
+OPERATION_TEXTS = {
+    "find_buyer": _lt("finding a buyer"),
+    "find_buyer_without_siren": _lt("finding a buyer without a SIREN or VAT number"),
+    "find_buyer_without_identifier": _lt(
+        "finding a buyer without a SIREN, SIRET or VAT number"
+    ),
+    "request_limit": _lt("requesting a limit"),
+    "request_reduce": _lt("a request to reduce a limit"),
+    "request_cancel": _lt("a request to cancel a limit"),
+    "request_renew": _lt("a request to renew a limit"),
+    "find_request": _lt("looking a request up by our reference"),
+    "follow_request": _lt("following a pending request"),
+    "pull_decisions": _lt("pulling decision changes"),
+    "declare_overdue": _lt("declaring an overdue"),
+    "declare_default": _lt("declaring a payment overdue (state of default)"),
+    "declare_rescheduling": _lt("declaring a rescheduling"),
+    "find_declaration": _lt("looking a declaration up by our reference"),
+    "follow_declaration": _lt("following a declaration"),
+    "update_declaration": _lt("updating a declaration"),
+    "pull_claims": _lt("pulling claims"),
+    "follow_claim": _lt("following a claim"),
+    "declare_turnover": _lt("declaring the turnover"),
+}
+REASON_TEXTS = {
+    "not_implemented": _lt("not implemented"),
+    "not_public": _lt("the insurer's contract for it is not public"),
+    "no_lookup": _lt("the public contract has no such lookup"),
+    "request_type": _lt("its request type is not in the public documentation"),
+    "several_invoices": _lt(
+        "a state of default covering several invoices and its updates are not in "
+        "the public documentation"
+    ),
+    "siren_only": _lt("only a search by SIREN or VAT number is in the public contract"),
+    "identifier_only": _lt("the insurer finds companies by identifier"),
+    "manual": _lt("requests and decisions are entered by hand"),
+}
+
+
+class _Params(dict):
+    """Sentence values; a missing one reads as "?" rather than failing."""
+
+    def __missing__(self, key):
+        return "?"
+
+
 DECISIONS_PER_BATCH = 200
 # Calls to one insurer in flight at once (threads waiting on the network).
 CONCURRENT_CALLS = 8
@@ -67,6 +213,38 @@ class CreditInsuranceInsurer(models.Model):
         tracking=True,
     )
     api_base_url = fields.Char(string="API base URL", tracking=True)
+    # Insurers whose APIs have a base URL each (Allianz Trade): one setting per
+    # API, filled with the insurer's defaults for the environment.
+    separate_api_urls = fields.Boolean(
+        string="One URL per API", compute="_compute_connected"
+    )
+    login_api_url = fields.Char(
+        string="Login API URL",
+        compute="_compute_api_urls",
+        store=True,
+        readonly=False,
+        tracking=True,
+        help="Where Odoo logs in (Allianz Trade: the IDP API). Filled with the "
+        "insurer's address for the environment; change it only if the insurer "
+        "says so.",
+    )
+    search_api_url = fields.Char(
+        string="Company search API URL",
+        compute="_compute_api_urls",
+        store=True,
+        readonly=False,
+        tracking=True,
+        help="Where buyers are matched (Allianz Trade: the Search API).",
+    )
+    cover_api_url = fields.Char(
+        string="Cover API URL",
+        compute="_compute_api_urls",
+        store=True,
+        readonly=False,
+        tracking=True,
+        help="Where limits are requested and followed (Allianz Trade: the "
+        "Risk Info API, covers and jobs).",
+    )
     api_timeout = fields.Integer(
         string="API timeout (seconds)",
         default=30,
@@ -103,7 +281,42 @@ class CreditInsuranceInsurer(models.Model):
         string="Calls paused until",
         readonly=True,
         copy=False,
-        help="The insurer asked to slow down (HTTP 429): no call before then.",
+        help="The insurer asked to slow down (HTTP 429) or locked the account: "
+        "no call before then.",
+    )
+    failed_logins = fields.Integer(
+        string="Refused logins in a row",
+        readonly=True,
+        copy=False,
+        help="Some insurers lock the account after a few refused logins "
+        "(Coface: five): a refused login is never tried again automatically.",
+    )
+    locked_until = fields.Datetime(
+        string="Account locked until",
+        readonly=True,
+        copy=False,
+        help="The insurer locked the account after refused logins; trying before "
+        "this moment would lock it longer.",
+    )
+    # Exchanges that follow our reading of a contract the insurer does not
+    # publish (providers' unconfirmed_operations).
+    unconfirmed_exchanges = fields.Text(
+        string="Exchanges not confirmed against the insurer",
+        compute="_compute_unconfirmed_exchanges",
+    )
+    exchanges_confirmed = fields.Boolean(
+        string="Exchanges confirmed against the insurer",
+        readonly=True,
+        copy=False,
+        tracking=True,
+        help="A credit manager checked in the insurer's portal that an exchange "
+        "sent through the API arrived as intended.",
+    )
+    exchanges_confirmed_by = fields.Many2one(
+        "res.users", string="Confirmed by", readonly=True, copy=False
+    )
+    exchanges_confirmed_date = fields.Datetime(
+        string="Confirmed on", readonly=True, copy=False
     )
     decisions_synced_until = fields.Datetime(
         string="Decisions pulled up to",
@@ -124,9 +337,77 @@ class CreditInsuranceInsurer(models.Model):
     @api.depends("provider")
     def _compute_connected(self):
         for insurer in self:
-            insurer.connected = bool(
-                insurer.provider and get_provider_class(insurer.provider).connected
+            provider = insurer._provider_class()
+            insurer.connected = bool(provider and provider.connected)
+            insurer.separate_api_urls = bool(provider and provider.api_url_defaults)
+
+    def _provider_class(self):
+        self.ensure_one()
+        return get_provider_class(self.provider) if self.provider else None
+
+    @api.depends("provider", "environment")
+    def _compute_api_urls(self):
+        """The insurer's address of each API for the environment."""
+        for insurer in self:
+            provider = insurer._provider_class()
+            defaults = (provider.api_url_defaults if provider else {}).get(
+                insurer.environment
+            ) or {}
+            for api_name, field_name in API_URL_FIELDS.items():
+                insurer[field_name] = defaults.get(api_name) or False
+
+    @api.depends("provider", "exchanges_confirmed")
+    def _compute_unconfirmed_exchanges(self):
+        for insurer in self:
+            provider = insurer._provider_class()
+            operations = provider.unconfirmed_operations if provider else ()
+            insurer.unconfirmed_exchanges = (
+                ", ".join(
+                    self.env._(OPERATION_TEXTS[operation]) for operation in operations
+                )
+                if operations and not insurer.exchanges_confirmed
+                else False
             )
+
+    def _exchange_unconfirmed(self, operation):
+        """Whether ``operation`` (a provider operation code) follows our
+        reading of a non-public contract not yet confirmed by a user."""
+        self.ensure_one()
+        provider = self._provider_class()
+        return bool(
+            provider
+            and operation in provider.unconfirmed_operations
+            and not self.exchanges_confirmed
+        )
+
+    def action_confirm_exchanges(self):
+        """A credit manager checked in the insurer's portal that the exchanges
+        sent through the API arrived as intended."""
+        if not self.env.user.has_group(
+            "credit_insurance.group_credit_insurance_manager"
+        ):
+            raise UserError(
+                self.env._("Only a credit manager can confirm the exchanges.")
+            )
+        for insurer in self.filtered("unconfirmed_exchanges"):
+            operations = insurer.unconfirmed_exchanges
+            insurer.write(
+                {
+                    "exchanges_confirmed": True,
+                    "exchanges_confirmed_by": self.env.user.id,
+                    "exchanges_confirmed_date": fields.Datetime.now(),
+                }
+            )
+            insurer.message_post(
+                body=self.env._(
+                    "%(user)s checked in the portal of %(insurer)s that these "
+                    "exchanges arrived as intended: %(operations)s.",
+                    user=self.env.user.name,
+                    insurer=insurer.name,
+                    operations=operations,
+                )
+            )
+        return True
 
     @api.depends("policy_ids")
     def _compute_policy_count(self):
@@ -147,10 +428,32 @@ class CreditInsuranceInsurer(models.Model):
                     )
                 )
 
-    @api.constrains("provider", "api_base_url", "api_timeout")
+    @api.constrains(
+        "provider",
+        "api_base_url",
+        "api_timeout",
+        "login_api_url",
+        "search_api_url",
+        "cover_api_url",
+    )
     def _check_connection(self):
         for insurer in self.filtered("connected"):
-            if not insurer.api_base_url:
+            if insurer.separate_api_urls:
+                for field_name in API_URL_FIELDS.values():
+                    url = urlsplit(insurer[field_name] or "")
+                    if url.scheme not in ("http", "https") or not url.netloc:
+                        raise ValidationError(
+                            self.env._(
+                                "%(field)s of %(insurer)s must be an http(s) "
+                                "address (got %(url)s).",
+                                field=insurer._fields[field_name].get_description(
+                                    self.env
+                                )["string"],
+                                insurer=insurer.name,
+                                url=insurer[field_name] or "-",
+                            )
+                        )
+            elif not insurer.api_base_url:
                 raise ValidationError(
                     self.env._(
                         "%(insurer)s exchanges through an API: give its API base URL.",
@@ -167,7 +470,7 @@ class CreditInsuranceInsurer(models.Model):
 
     def write(self, vals):
         if any(name in vals for name in CREDENTIAL_FIELDS):
-            vals = {**vals, "credentials_refused": False}
+            vals = {**vals, "credentials_refused": False, "failed_logins": 0}
         return super().write(vals)
 
     # ------------------------------------------------------------ connection
@@ -181,6 +484,15 @@ class CreditInsuranceInsurer(models.Model):
         insurer = self.sudo()
         config = ProviderConfig(
             base_url=insurer.api_base_url or "",
+            api_urls={
+                api_name: insurer[field_name]
+                for api_name, field_name in API_URL_FIELDS.items()
+                if insurer.separate_api_urls and insurer[field_name]
+            },
+            policies=tuple(
+                (policy.name, policy.insurer_extension or "")
+                for policy in insurer.with_context(active_test=False).policy_ids
+            ),
             label=insurer.name,
             api_key=insurer.api_key or "",
             client_id=insurer.client_id or "",
@@ -200,21 +512,47 @@ class CreditInsuranceInsurer(models.Model):
             and self.active
             and not self.credentials_refused
             and not (self.paused_until and self.paused_until > now)
+            and not (self.locked_until and self.locked_until > now)
         )
 
     def _record_call_failure(self, error):
-        """An insurer-wide failure: refused credentials or too many calls.
+        """An insurer-wide failure: refused credentials, a locked account or
+        too many calls.
 
         :return: True when calls to this insurer must stop for now.
         """
         self.ensure_one()
         if isinstance(error, InsurerAuthError):
-            self.write({"credentials_refused": True, "sync_error": error.message})
+            text = self._error_text(error)
+            vals = {
+                "credentials_refused": True,
+                "sync_error": text,
+                "failed_logins": self.failed_logins + 1,
+            }
+            if error.retry_after:  # the insurer locked the account
+                vals["locked_until"] = fields.Datetime.now() + timedelta(
+                    seconds=error.retry_after
+                )
+                vals["paused_until"] = vals["locked_until"]
+            self.write(vals)
+            lockout = self._provider_class().lockout_after
             self.message_post(
                 body=self.env._(
-                    "The insurer refused the credentials; nothing is sent until "
-                    "they are corrected: %(error)s",
-                    error=error.message,
+                    "Nothing is sent to %(insurer)s until the credentials are "
+                    "corrected: %(error)s",
+                    insurer=self.name,
+                    error=text,
+                )
+                + (
+                    " "
+                    + self.env._(
+                        "Refused logins in a row: %(count)s (the insurer locks the "
+                        "account after %(limit)s).",
+                        count=self.failed_logins,
+                        limit=lockout,
+                    )
+                    if lockout
+                    else ""
                 )
             )
             return True
@@ -235,26 +573,76 @@ class CreditInsuranceInsurer(models.Model):
             raise UserError(
                 self.env._("%(insurer)s has no API connection.", insurer=self.name)
             )
+        if self.locked_until and self.locked_until > fields.Datetime.now():
+            # Each login during a lockout makes it longer (Coface).
+            raise UserError(
+                self.env._(
+                    "%(insurer)s locked the account after refused logins: wait "
+                    "until %(until)s before testing the connection again, and "
+                    "check the credentials first.",
+                    insurer=self.name,
+                    until=fields.Datetime.context_timestamp(
+                        self, self.locked_until
+                    ).strftime("%H:%M"),
+                )
+            )
         with requests.Session() as session:
             try:
                 self._get_provider(session).authenticate()
             except InsurerError as error:
+                if isinstance(error, InsurerAuthError):
+                    self._record_call_failure(error)
+                    # Keep what was recorded: raising would roll it back.
+                    return self._notification("danger", self._error_text(error))
                 raise UserError(
                     self.env._(
                         "Connection to %(insurer)s failed: %(error)s",
                         insurer=self.name,
-                        error=error.message,
+                        error=self._error_text(error),
                     )
                 ) from None
-        self.write({"credentials_refused": False, "paused_until": False})
+        self.write(
+            {
+                "credentials_refused": False,
+                "paused_until": False,
+                "failed_logins": 0,
+                "locked_until": False,
+            }
+        )
+        return self._notification(
+            "success", self.env._("Connected to %(insurer)s.", insurer=self.name)
+        )
+
+    @staticmethod
+    def _notification(kind, message):
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
-            "params": {
-                "type": "success",
-                "message": self.env._("Connected to %(insurer)s.", insurer=self.name),
-            },
+            "params": {"type": kind, "message": message},
         }
+
+    def _error_text(self, error):
+        """What a user reads of a provider error: the sentence of its code
+        (ERROR_TEXTS) in the user's language, or the company's when a scheduled
+        job records it (jobs run without a language)."""
+        company = self[:1].company_id or self.env.company
+        env = self.env
+        if not env.lang and company.partner_id.lang:
+            env = self.with_context(lang=company.partner_id.lang).env
+        if error.code == "odoo" or not isinstance(error, InsurerError):
+            return str(error)
+        params = _Params(error.params)
+        params.setdefault("insurer", self[:1].name or "")
+        params["code"] = error.code
+        if error.code == "unavailable":
+            params["operation"] = env._(
+                OPERATION_TEXTS.get(params["operation"], UNKNOWN_ERROR_TEXT)
+            )
+            params["reason"] = env._(
+                REASON_TEXTS.get(params["reason"], REASON_TEXTS["not_public"])
+            )
+        template = ERROR_TEXTS.get(error.code, UNKNOWN_ERROR_TEXT)
+        return env._(template) % params
 
     def action_exchange_now(self):
         """Send waiting requests and pull decisions without waiting for the
@@ -280,7 +668,7 @@ class CreditInsuranceInsurer(models.Model):
         """Pull decision changes from each connected insurer since its last
         successful synchronisation, and record them as insured limits."""
         insurers = self.search([("provider", "!=", "manual")]).filtered(
-            lambda insurer: insurer._is_reachable_now()
+            lambda insurer: insurer._is_reachable_now() and insurer._exposes_decisions()
         )
         done = more = 0
         for insurer in insurers:
@@ -304,6 +692,17 @@ class CreditInsuranceInsurer(models.Model):
         if more:
             self.env.ref("credit_insurance.ir_cron_pull_limit_decisions")._trigger()
 
+    def _exposes_decisions(self):
+        """Whether the insurer's API gives decision changes (Coface's
+        NOTIFICATION contract is not public)."""
+        self.ensure_one()
+        provider_class = self._provider_class()
+        return bool(
+            provider_class
+            and provider_class.has_decision_feed
+            and provider_class.fetch_decisions is not InsurerProvider.fetch_decisions
+        )
+
     def _pull_decisions(self, provider, batch_size=DECISIONS_PER_BATCH):
         """One page of decision changes. Return True when more are waiting."""
         self.ensure_one()
@@ -313,7 +712,7 @@ class CreditInsuranceInsurer(models.Model):
             )
         except InsurerError as error:
             if not self._record_call_failure(error):
-                self.sync_error = error.message
+                self.sync_error = self._error_text(error)
             return False
         Limit = self.env["credit.insurance.limit"]
         unmatched = []
@@ -416,15 +815,27 @@ class CreditInsuranceInsurer(models.Model):
 
     def _check_buyer_identifiable(self, partner, identity):
         """Refuse to ask the insurer about a buyer it cannot identify."""
-        if not (identity.vat or identity.siren or identity.duns):
+        if identity.vat or identity.siren or identity.duns:
+            return
+        if identity.invalid:
             raise InsurerRejected(
                 self.env._(
-                    "%(buyer)s has neither a VAT number nor a company registry "
-                    "(SIREN/SIRET): add one so that %(insurer)s can identify it.",
+                    "%(buyer)s cannot be identified at %(insurer)s: %(numbers)s "
+                    "failed its check digits (a typing error?). Correct the VAT "
+                    "number or the company registry (SIREN/SIRET).",
                     buyer=partner.commercial_partner_id.display_name,
                     insurer=self.name,
+                    numbers=", ".join(identity.invalid),
                 )
             )
+        raise InsurerRejected(
+            self.env._(
+                "%(buyer)s has neither a VAT number nor a company registry "
+                "(SIREN/SIRET): add one so that %(insurer)s can identify it.",
+                buyer=partner.commercial_partner_id.display_name,
+                insurer=self.name,
+            )
+        )
 
     def _unknown_buyer_error(self, partner, identity):
         return InsurerRejected(

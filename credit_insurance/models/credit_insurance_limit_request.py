@@ -120,6 +120,12 @@ class CreditInsuranceLimitRequest(models.Model):
     date_decided = fields.Datetime(string="Decided on", readonly=True, copy=False)
     decision_id = fields.Many2one("credit.insurance.limit", readonly=True, copy=False)
     insurer_connected = fields.Boolean(related="insurer_id.connected")
+    exchange_unconfirmed = fields.Boolean(
+        string="Not confirmed against the insurer",
+        compute="_compute_exchange_unconfirmed",
+        help="The insurer does not publish this exchange's contract: it follows "
+        "our reading until a credit manager confirms it on the insurer's form.",
+    )
     insurer_buyer_ref = fields.Char(
         help="The insurer's identifier of the buyer (companyId, buyerId, "
         "EasyNumber), found from its VAT number and company registry.",
@@ -210,6 +216,14 @@ class CreditInsuranceLimitRequest(models.Model):
         return super().create(vals_list)
 
     # ------------------------------------------------------------- workflow
+
+    @api.depends("insurer_id.exchanges_confirmed", "insurer_id.provider")
+    def _compute_exchange_unconfirmed(self):
+        # Read as the related fields are: salespeople do not read insurers.
+        for request in self:
+            request.exchange_unconfirmed = bool(
+                request.insurer_id
+            ) and request.insurer_id.sudo()._exchange_unconfirmed("request_limit")
 
     def action_send(self):
         """File the requests: manual insurers are filed by hand in the portal."""
@@ -568,7 +582,10 @@ class CreditInsuranceLimitRequest(models.Model):
         retryable = error.retryable if retryable is None else retryable
         now = fields.Datetime.now()
         delay = self._retry_delay(error)
-        vals = {"last_error": error.message, "retry_count": self.retry_count + 1}
+        vals = {
+            "last_error": self.insurer_id._error_text(error),
+            "retry_count": self.retry_count + 1,
+        }
         if retryable and self.state in ("pending", "referred"):
             vals["next_check_date"] = now + delay  # still at the insurer
         else:
@@ -603,9 +620,26 @@ class CreditInsuranceLimitRequest(models.Model):
             buyer_ref=buyer_ref or "",
             buyer=self._buyer_identity(),
             policy_number=self.policy_id.name,
+            policy_extension=self.policy_id.insurer_extension or "",
+            cover_kind=self._cover_kind(),
             reason=self.reason or "",
             urgent=bool(self.sale_order_id),
+            created_at=self.create_date,
         )
+
+    def _cover_kind(self):
+        """A new request within the policy's discretionary limit asks the
+        insurer for a check of the buyer (Atradius credit-check, Allianz Trade
+        grade cover), not for a named limit."""
+        discretionary = self.policy_id.discretionary_limit
+        if (
+            self.request_type == "new"
+            and discretionary
+            and self.currency_id == self.policy_id.currency_id
+            and self.requested_amount <= discretionary
+        ):
+            return "check"
+        return "limit"
 
     @api.model
     def _answered_by(self, insurer, decision):

@@ -52,6 +52,13 @@ class CreditInsurancePolicy(models.Model):
     policy_type = fields.Selection(
         POLICY_TYPES, string="Type", required=True, default="global", tracking=True
     )
+    insurer_extension = fields.Char(
+        string="Extension at the insurer",
+        tracking=True,
+        help="The policy's extension at the insurer, sent with each request "
+        "(Allianz Trade extensionId, e.g. DCL or CAP); empty for the main "
+        "policy.",
+    )
     company_id = fields.Many2one(
         "res.company", required=True, default=lambda self: self.env.company
     )

@@ -380,12 +380,12 @@ class CreditInsuranceTurnoverDeclaration(models.Model):
                     self._provider_declaration()
                 )
         except InsurerError as error:
-            self.last_error = error.message
+            self.last_error = insurer._error_text(error)
             self.message_post(
                 body=self.env._(
                     "%(insurer)s did not take the declaration: %(error)s",
                     insurer=insurer.name,
-                    error=error.message,
+                    error=self.last_error,
                 )
             )
             return {
@@ -398,7 +398,7 @@ class CreditInsuranceTurnoverDeclaration(models.Model):
                         "%(insurer)s did not take the declaration: %(error)s "
                         "Try again later, or export it for the insurer's portal.",
                         insurer=insurer.name,
-                        error=error.message,
+                        error=self.last_error,
                     ),
                     "next": {"type": "ir.actions.act_window_close"},
                 },

@@ -32,6 +32,9 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import requests
+from stdnum import vatin
+from stdnum.fr import siren as fr_siren
+from stdnum.fr import siret as fr_siret
 from urllib3.exceptions import NewConnectionError
 
 from .errors import (
@@ -84,16 +87,24 @@ DEFAULT_TIMEOUT = 30.0
 
 @dataclass(frozen=True, kw_only=True)
 class ProviderConfig:
-    """How to reach one insurer account. Secrets are kept out of ``repr``."""
+    """How to reach one insurer account. Secrets are kept out of ``repr``.
+
+    ``api_urls`` gives the base URL of each of the insurer's APIs when they
+    do not share one (Allianz Trade: ``{"idp": ..., "search": ...,
+    "riskinfo": ...}``); the others use ``base_url``.
+    """
 
     base_url: str
     label: str = ""
+    api_urls: dict = field(default_factory=dict)
     api_key: str = field(default="", repr=False)
     client_id: str = field(default="", repr=False)
     client_secret: str = field(default="", repr=False)
     login: str = field(default="", repr=False)
     password: str = field(default="", repr=False)
     customer_number: str = ""
+    # The insurer's policies as (policy number, extension at the insurer).
+    policies: tuple = ()
     timeout: float = DEFAULT_TIMEOUT
 
     def secrets(self):
@@ -112,7 +123,12 @@ class ProviderConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class BuyerIdentity:
-    """What we know of a buyer to find it at the insurer."""
+    """What we know of a buyer to find it at the insurer.
+
+    Only identifiers that pass their check digits are kept (``build``):
+    a mistyped SIREN or VAT number is never sent as one, it is listed in
+    ``invalid`` so that the user is told which one to correct.
+    """
 
     name: str = ""
     country_code: str = ""  # ISO 3166-1 alpha-2
@@ -123,22 +139,34 @@ class BuyerIdentity:
     street: str = ""
     zip: str = ""
     city: str = ""
+    invalid: tuple = ()  # the identifiers given that failed their check
 
     @classmethod
     def build(cls, *, vat="", registry="", country_code="", **values):
-        """Derive SIREN/SIRET from a French company registry or VAT number.
+        """Choose the identifiers from a partner's VAT number and registry.
 
-        ``registry`` is the SIRET (14 digits) or SIREN (9 digits); a French
-        VAT number is ``FR`` + 2 check characters + the SIREN.
+        ``registry`` is the SIRET (14 digits) or SIREN (9 digits) of a French
+        company; a French VAT number is ``FR`` + 2 check characters + the
+        SIREN. Each is checked (python-stdnum: the Luhn key of SIREN and
+        SIRET, the key of the VAT number); a SIRET whose key fails still
+        gives its SIREN when that one passes.
         """
-        vat = re.sub(r"[\s.-]", "", vat or "").upper()
+        country_code = (country_code or "").upper()
+        invalid = []
+        vat = vatin.compact(vat or "") if vat else ""
+        if vat and not vatin.is_valid(vat):
+            invalid.append(vat)
+            vat = ""
         digits = re.sub(r"\D", "", registry or "")
         siren = siret = ""
-        if len(digits) == 14:
-            siret, siren = digits, digits[:9]
-        elif len(digits) == 9:
-            siren = digits
-        if not siren and re.fullmatch(r"FR[0-9A-Z]{2}\d{9}", vat):
+        if digits and country_code in ("", "FR"):
+            if len(digits) == 14 and fr_siret.is_valid(digits):
+                siret, siren = digits, digits[:9]
+            elif len(digits) in (9, 14) and fr_siren.is_valid(digits[:9]):
+                siren = digits[:9]
+            else:
+                invalid.append(registry.strip())
+        if not siren and vat.startswith("FR") and fr_siren.is_valid(vat[4:]):
             siren = vat[4:]
         if siren and not country_code:
             country_code = "FR"
@@ -146,9 +174,18 @@ class BuyerIdentity:
             vat=vat,
             siren=siren,
             siret=siret,
-            country_code=(country_code or "").upper(),
+            country_code=country_code,
+            invalid=tuple(invalid),
             **values,
         )
+
+    def identifier(self, kinds):
+        """The first of ``kinds`` ("siren", "siret", "vat", "duns") this buyer
+        has, as ``(kind, value)``; ``None`` when it has none of them."""
+        for kind in kinds:
+            if getattr(self, kind):
+                return kind, getattr(self, kind)
+        return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -162,7 +199,16 @@ class BuyerMatch:
 
 @dataclass(frozen=True, kw_only=True)
 class LimitRequest:
-    """A limit request as sent; ``customer_reference`` is our idempotency key."""
+    """A limit request as sent; ``customer_reference`` is our idempotency key.
+
+    ``cover_kind`` is ``"limit"`` (a named limit of ``amount``) or ``"check"``
+    (a check of the buyer within the policy's discretionary limit: Atradius
+    credit-check, Allianz Trade GradeCover; no amount is asked).
+    ``policy_extension`` is the policy's extension at the insurer (Allianz
+    Trade ``extensionId``, e.g. DCL or CAP). ``created_at`` (naive UTC) is
+    when the request was made in Odoo: nothing the insurer received for it
+    is older.
+    """
 
     customer_reference: str
     request_type: str  # one of REQUEST_TYPES
@@ -171,8 +217,11 @@ class LimitRequest:
     buyer_ref: str
     buyer: BuyerIdentity = field(default_factory=BuyerIdentity)
     policy_number: str = ""
+    policy_extension: str = ""
+    cover_kind: str = "limit"
     reason: str = ""
     urgent: bool = False
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -332,19 +381,33 @@ class InsurerProvider:
 
     Instances are cheap: build one per batch with the batch's
     ``requests.Session``; the provider keeps its token for the batch and logs
-    in again when it expires.
+    in again when it expires. A refused login is remembered for the batch (and
+    its threads): it is never tried again by the same batch.
     """
 
     code = ""  # the value of credit.insurance.insurer.provider
     label = ""  # the insurer's name in messages
     connected = True  # False when there is no API (manual entry)
     token_margin = 60  # renew a token expiring in less than this (seconds)
+    # Operations whose payloads follow our reading of a contract that is not
+    # public: the insurer form says so until a user confirmed one exchange.
+    unconfirmed_operations = ()
+    # The insurer's APIs when they have a base URL each, with their defaults
+    # per environment: {"sandbox": {api: url}, "production": {api: url}}.
+    api_url_defaults = {}
+    # Where the insurer's API lives by default, per environment.
+    base_url_defaults = {}
+    # Failed logins after which the insurer locks the account (0: none known).
+    lockout_after = 0
+    # Whether fetch_decisions gives the insurer's decision changes.
+    has_decision_feed = True
 
     def __init__(self, config, session=None):
         self.config = config
         self.session = session if session is not None else requests.Session()
         self._token = None
         self._token_expires = 0.0
+        self._shared = {"login_refusal": None}
 
     @property
     def name(self):
@@ -354,10 +417,12 @@ class InsurerProvider:
         """A provider for another thread: its own session, the same login.
 
         ``requests.Session`` is not thread-safe; the token is shared so that
-        concurrent calls do not each log in.
+        concurrent calls do not each log in, and so is a refused login, so
+        that no thread tries it again.
         """
         clone = type(self)(self.config, session)
         clone._token, clone._token_expires = self._token, self._token_expires
+        clone._shared = self._shared
         return clone
 
     # -- operations (override what the insurer's public contract allows) ----
@@ -378,7 +443,7 @@ class InsurerProvider:
         :return: :class:`BuyerMatch`, or ``None`` when the insurer knows no
             such company.
         """
-        raise self._unavailable("finding a buyer", "not implemented")
+        raise self._unavailable("find_buyer", "not_implemented")
 
     def request_limit(self, request):
         """Send a limit request (new / increase / reduce / cancel / renew).
@@ -386,7 +451,7 @@ class InsurerProvider:
         :param LimitRequest request:
         :rtype: LimitAnswer
         """
-        raise self._unavailable("requesting a limit", "not implemented")
+        raise self._unavailable("request_limit", "not_implemented")
 
     def find_limit_request(self, request):
         """Look a request up at the insurer by its customer reference.
@@ -395,9 +460,7 @@ class InsurerProvider:
         :return: :class:`LimitAnswer`, or ``None`` when the insurer never
             received it.
         """
-        raise self._unavailable(
-            "looking a request up by our reference", "not implemented"
-        )
+        raise self._unavailable("find_request", "not_implemented")
 
     def poll_limit_request(self, request, insurer_reference):
         """Where a pending or referred request stands now.
@@ -406,14 +469,14 @@ class InsurerProvider:
         :param str insurer_reference: from the answer to the request.
         :rtype: LimitAnswer
         """
-        raise self._unavailable("following a pending request", "not implemented")
+        raise self._unavailable("follow_request", "not_implemented")
 
     def fetch_decisions(self, since, limit=200):
         """Decisions changed since ``since`` (UTC datetime, or None: all).
 
         :rtype: DecisionBatch
         """
-        raise self._unavailable("pulling decision changes", "not implemented")
+        raise self._unavailable("pull_decisions", "not_implemented")
 
     def declare_overdue(self, declaration):
         """Declare an overdue (or ask for an extension / a rescheduling).
@@ -421,20 +484,18 @@ class InsurerProvider:
         :param OverdueDeclaration declaration:
         :rtype: DeclarationAnswer
         """
-        raise self._unavailable("declaring an overdue", "not implemented")
+        raise self._unavailable("declare_overdue", "not_implemented")
 
     def find_declaration(self, declaration):
         """Look a declaration up by its idempotency key (None: never received).
 
         :param OverdueDeclaration declaration:
         """
-        raise self._unavailable(
-            "looking a declaration up by our reference", "not implemented"
-        )
+        raise self._unavailable("find_declaration", "not_implemented")
 
     def fetch_declaration_status(self, insurer_reference):
         """:rtype: DeclarationAnswer"""
-        raise self._unavailable("following a declaration", "not implemented")
+        raise self._unavailable("follow_declaration", "not_implemented")
 
     def update_declaration(self, insurer_reference, declaration):
         """Report a declaration's invoices and open amounts as they are now
@@ -446,15 +507,15 @@ class InsurerProvider:
         :param OverdueDeclaration declaration: the declaration as it is now.
         :rtype: DeclarationAnswer
         """
-        raise self._unavailable("updating a declaration", "not implemented")
+        raise self._unavailable("update_declaration", "not_implemented")
 
     def fetch_claims(self, since, limit=200):
         """Claims changed since ``since``. :rtype: ClaimBatch"""
-        raise self._unavailable("pulling claims", "not implemented")
+        raise self._unavailable("pull_claims", "not_implemented")
 
     def fetch_claim(self, claim_ref):
         """:rtype: ClaimStatus"""
-        raise self._unavailable("following a claim", "not implemented")
+        raise self._unavailable("follow_claim", "not_implemented")
 
     def declare_turnover(self, declaration):
         """Declare a period's insured turnover; idempotent on its key.
@@ -462,7 +523,7 @@ class InsurerProvider:
         :param TurnoverDeclaration declaration:
         :rtype: TurnoverAnswer
         """
-        raise self._unavailable("declaring the turnover", "not implemented")
+        raise self._unavailable("declare_turnover", "not_implemented")
 
     # -- exactly once --------------------------------------------------------
 
@@ -487,6 +548,8 @@ class InsurerProvider:
                     "answer) and cannot look it up by our reference. Check the "
                     "insurer's portal: record its answer if the request is "
                     "there, otherwise send it again.",
+                    code="request_unconfirmed",
+                    reference=request.customer_reference,
                 ) from exc
             if found is not None:
                 return replace(found, reconciled=True)
@@ -504,6 +567,8 @@ class InsurerProvider:
                     f"{declaration.idempotency_key} and cannot look it up by "
                     "our reference. Check the insurer's portal before declaring "
                     "it again.",
+                    code="declaration_unconfirmed",
+                    reference=declaration.idempotency_key,
                 ) from exc
             if found is not None:
                 return replace(found, reconciled=True)
@@ -512,6 +577,7 @@ class InsurerProvider:
     # -- errors --------------------------------------------------------------
 
     def _unavailable(self, operation, reason):
+        """:param operation: a code of errors.OPERATIONS; reason: of REASONS."""
         return ProviderOperationUnavailable(self.name, operation, reason)
 
     def _redact(self, text):
@@ -521,8 +587,24 @@ class InsurerProvider:
                 text = text.replace(secret, "***")
         return re.sub(r"(?i)(bearer|basic)\s+[\w.~+/=-]+", r"\1 ***", text)
 
-    def _error(self, cls, message, **kwargs):
-        return cls(self._redact(message), provider=self.name, **kwargs)
+    def _error(self, cls, message, *, code=None, status=None, **kwargs):
+        """An error of class ``cls``; keyword arguments that are not the
+        error's own (retry_after, may_have_been_received) are the params of
+        its sentence."""
+        own = {
+            key: kwargs.pop(key)
+            for key in ("retry_after", "may_have_been_received")
+            if key in kwargs
+        }
+        params = {key: self._redact(value) for key, value in kwargs.items()}
+        return cls(
+            self._redact(message),
+            provider=self.name,
+            code=code,
+            status=status,
+            params=params,
+            **own,
+        )
 
     # -- authentication ------------------------------------------------------
 
@@ -534,14 +616,26 @@ class InsurerProvider:
         return {"Authorization": f"Bearer {self._token}"}
 
     def _ensure_token(self):
-        """Have a valid token; return True when it was just obtained."""
+        """Have a valid token; return True when it was just obtained.
+
+        A login refused once in this batch is not tried again: the same
+        error is raised (insurers lock accounts after a few failed logins).
+        """
+        if self._shared["login_refusal"] is not None:
+            raise self._shared["login_refusal"]
         if self._token and time.monotonic() < self._token_expires - self.token_margin:
             return False
         self._token = None
-        token, lifetime = self._fetch_token()
+        try:
+            token, lifetime = self._fetch_token()
+        except (InsurerAuthError, InsurerRejected) as error:
+            self._shared["login_refusal"] = error
+            raise
         if not token:
             raise self._error(
-                InsurerProtocolError, f"{self.name} gave no token when logging in."
+                InsurerProtocolError,
+                f"{self.name} gave no token when logging in.",
+                code="no_token",
             )
         self._token = token
         self._token_expires = time.monotonic() + float(lifetime or 0)
@@ -549,17 +643,36 @@ class InsurerProvider:
 
     # -- HTTP ----------------------------------------------------------------
 
-    def _url(self, path):
-        base = self.config.base_url.rstrip("/")
+    def _base(self, api=None):
+        if api:
+            url = self.config.api_urls.get(api)
+            if not url:
+                raise self._error(
+                    InsurerProtocolError,
+                    f"{self.name}: no URL is set for its {api} API.",
+                    code="missing_field",
+                    field=f"{api} API URL",
+                )
+            return url.rstrip("/")
+        return self.config.base_url.rstrip("/")
+
+    def _url(self, path, api=None):
         if not path.startswith(("http://", "https://")):
-            return base + path
+            return self._base(api) + path
         # A URL given by the insurer (e.g. a job's resourceUrl) gets our token:
-        # only ever follow it on the insurer's own host.
-        if urlsplit(path)[:2] != urlsplit(base)[:2]:
+        # only ever follow it on one of the insurer's own hosts.
+        hosts = {
+            urlsplit(url)[:2]
+            for url in (self.config.base_url, *self.config.api_urls.values())
+            if url
+        }
+        if urlsplit(path)[:2] not in hosts:
+            host = urlsplit(path).netloc
             raise self._error(
                 InsurerProtocolError,
-                f"{self.name} pointed to another site ({urlsplit(path).netloc}); "
-                "not followed.",
+                f"{self.name} pointed to another site ({host}); not followed.",
+                code="foreign_host",
+                host=host,
             )
         return path
 
@@ -568,6 +681,7 @@ class InsurerProvider:
         method,
         path,
         *,
+        api=None,
         json_body=None,
         params=None,
         headers=None,
@@ -582,7 +696,7 @@ class InsurerProvider:
         says the token is no longer valid (a 401 means the call was not
         processed, so repeating it is safe).
         """
-        url = self._url(path)
+        url = self._url(path, api)
         for attempt in (1, 2):
             all_headers = {"Accept": "application/json", **(headers or {})}
             fresh = False
@@ -607,6 +721,7 @@ class InsurerProvider:
     def _send(self, method, url, path, json_body, params, headers, basic_auth):
         write = method in WRITE_METHODS
         timeout = self.config.timeout
+        call = {"method": method, "path": path}
         try:
             response = self.session.request(
                 method,
@@ -622,8 +737,11 @@ class InsurerProvider:
             raise self._error(
                 InsurerTemporaryError,
                 f"{self.name} did not answer within {timeout:g} s ({method} {path}).",
+                code="timeout",
+                seconds=f"{timeout:g}",
                 may_have_been_received=write
                 and not isinstance(exc, requests.ConnectTimeout),
+                **call,
             ) from None
         except requests.ConnectionError as exc:
             never_connected = self._never_connected(exc)
@@ -633,13 +751,18 @@ class InsurerProvider:
                 if never_connected
                 else f"{self.name} closed the connection without answering "
                 f"({method} {path}).",
+                code="unreachable" if never_connected else "connection_closed",
                 may_have_been_received=write and not never_connected,
+                **call,
             ) from None
         except requests.RequestException as exc:
             raise self._error(
                 InsurerProtocolError,
                 f"{self.name}: the call {method} {path} failed ({type(exc).__name__}).",
+                code="call_failed",
+                error=type(exc).__name__,
                 may_have_been_received=write,
+                **call,
             ) from None
         _logger.debug("%s %s %s -> %s", self.name, method, path, response.status_code)
         return response
@@ -653,48 +776,93 @@ class InsurerProvider:
     def _handle(self, method, path, response, ok, login):
         status = response.status_code
         write = method in WRITE_METHODS
+        call = {"method": method, "path": path}
         if status == 429:
             retry_after = self._retry_after(response)
             raise self._error(
                 InsurerTemporaryError,
                 f"{self.name} limits the rate of calls (HTTP 429)"
                 + (f"; retry after {retry_after:g} s." if retry_after else "."),
+                code="rate_limited",
                 retry_after=retry_after,
+                seconds=f"{retry_after:g}" if retry_after else "?",
                 status=status,
+                **call,
             )
-        if status in (401, 403) or (login and 400 <= status < 500):
+        if login and 400 <= status < 500:
+            raise self._login_error(response)
+        if status == 401:
             raise self._error(
                 InsurerAuthError,
                 f"{self.name} refused the credentials (HTTP {status}): "
                 f"{self._error_detail(response)}",
+                code="auth_refused",
                 status=status,
+                detail=self._error_detail(response),
+            )
+        if status == 403:
+            # The login worked: the address or the operation is outside what
+            # the account may call (Atradius answers 403 to an unknown route).
+            raise self._error(
+                InsurerRejected,
+                f"{self.name} refused the call {method} {path} (HTTP 403): this "
+                "address is not open to the account; the credentials were "
+                f"accepted. {self._error_detail(response)}",
+                code="route_refused",
+                status=status,
+                detail=self._error_detail(response),
+                **call,
             )
         if status >= 500:
             raise self._error(
                 InsurerTemporaryError,
                 f"{self.name} failed to process {method} {path} (HTTP {status}): "
                 f"{self._error_detail(response)}",
+                code="server_error",
                 status=status,
+                detail=self._error_detail(response),
                 may_have_been_received=write,
+                **call,
             )
         if 400 <= status < 500:
             raise self._error(
                 InsurerRejected,
                 f"{self.name} refused the call (HTTP {status}): "
                 f"{self._error_detail(response)}",
+                code="rejected",
                 status=status,
+                detail=self._error_detail(response),
+                **call,
             )
+        # An HTML page or broken JSON says more than its status.
+        body = (
+            None
+            if status == 204 or not response.content
+            else self._json(response, method, path)
+        )
         if status not in ok:
             raise self._error(
                 InsurerProtocolError,
                 f"{self.name} answered {method} {path} with an unexpected HTTP "
                 f"{status}.",
+                code="unexpected_status",
                 status=status,
                 may_have_been_received=write,
+                **call,
             )
-        if status == 204 or not response.content:
-            return status, None
-        return status, self._json(response, method, path)
+        return status, body
+
+    def _login_error(self, response):
+        """The error for a refused login (4xx on the login call)."""
+        status = response.status_code
+        return self._error(
+            InsurerAuthError,
+            f"{self.name} refused the credentials (HTTP {status}): "
+            f"{self._error_detail(response)}",
+            code="auth_refused",
+            status=status,
+            detail=self._error_detail(response),
+        )
 
     def _json(self, response, method, path):
         text = response.text
@@ -711,8 +879,12 @@ class InsurerProvider:
             InsurerProtocolError,
             f"{self.name} answered {method} {path} (HTTP {response.status_code}) "
             f"with {what} instead of JSON.",
+            code="html_page" if title is not None else "malformed_json",
+            title=title or "",
             status=response.status_code,
             may_have_been_received=method in WRITE_METHODS,
+            method=method,
+            path=path,
         )
 
     def _error_detail(self, response):
@@ -759,62 +931,94 @@ class InsurerProvider:
             if isinstance(value, dict) and value.get(key) is not None:
                 value = value[key]
             elif required:
+                name = ".".join(str(k) for k in keys)
                 raise self._error(
                     InsurerProtocolError,
-                    f"{self.name}: the {what} lacks {'.'.join(str(k) for k in keys)}.",
+                    f"{self.name}: the {what} lacks {name}.",
+                    code="missing_field",
+                    field=name,
                 )
             else:
                 return None
         return value
 
     def _list(self, data, *keys, what="answer"):
-        value = self._field(data, *keys, what=what)
+        value = self._field(data, *keys, what=what) if keys else data
         if not isinstance(value, list):
+            name = ".".join(map(str, keys)) or "the body"
             raise self._error(
                 InsurerProtocolError,
-                f"{self.name}: in the {what}, {'.'.join(map(str, keys))} is not a "
-                "list.",
+                f"{self.name}: in the {what}, {name} is not a list.",
+                code="not_a_list",
+                field=name,
             )
         return value
 
-    def _amount(self, value, what):
+    def _amount(self, value, what, required=True):
+        """An amount; insurers send numbers or strings ("50000", "")."""
+        if value in (None, ""):
+            if not required:
+                return None
+            raise self._error(
+                InsurerProtocolError,
+                f"{self.name}: the answer lacks {what}.",
+                code="missing_field",
+                field=what,
+            )
         try:
             return float(value)
         except (TypeError, ValueError):
             raise self._error(
-                InsurerProtocolError, f"{self.name}: {what} is not an amount."
+                InsurerProtocolError,
+                f"{self.name}: {what} is not an amount.",
+                code="bad_amount",
+                field=what,
+                value=str(value)[:40],
             ) from None
 
     def _date(self, value, what, required=True):
         if not value:
             if required:
                 raise self._error(
-                    InsurerProtocolError, f"{self.name}: the answer lacks {what}."
+                    InsurerProtocolError,
+                    f"{self.name}: the answer lacks {what}.",
+                    code="missing_field",
+                    field=what,
                 )
             return None
         try:
             return date.fromisoformat(str(value)[:10])
         except ValueError:
             raise self._error(
-                InsurerProtocolError, f"{self.name}: {what} is not a date."
+                InsurerProtocolError,
+                f"{self.name}: {what} is not a date.",
+                code="bad_date",
+                field=what,
+                value=str(value)[:40],
             ) from None
 
-    def _datetime(self, value, what):
+    def _datetime(self, value, what, tz=timezone.utc):
+        """A date and time as naive UTC; one without offset is in ``tz``."""
         try:
             when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         except ValueError:
             raise self._error(
-                InsurerProtocolError, f"{self.name}: {what} is not a date and time."
+                InsurerProtocolError,
+                f"{self.name}: {what} is not a date and time.",
+                code="bad_date",
+                field=what,
+                value=str(value)[:40],
             ) from None
-        if when.tzinfo:
-            when = when.astimezone(timezone.utc).replace(tzinfo=None)
-        return when
+        return utc_naive(when, tz)
 
     def _check_choice(self, value, choices, what):
         if value not in choices:
             raise self._error(
                 InsurerProtocolError,
                 f"{self.name}: unknown {what} {value!r} in the answer.",
+                code="unknown_code",
+                field=what,
+                value=str(value)[:40],
             )
         return value
 
@@ -836,3 +1040,17 @@ def _shorten(text, size=300):
 def utc_iso(when):
     """A naive UTC datetime as ISO 8601 with a Z."""
     return when.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def utc_naive(when, tz=timezone.utc):
+    """``when`` as a naive UTC datetime; a naive ``when`` is read in ``tz``."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=tz)
+    return when.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def insurer_time(when, tz):
+    """A naive UTC datetime as the insurer's wall-clock time in ``tz``,
+    ``YYYY-MM-DDTHH:MM:SS`` without offset (as insurers take them)."""
+    local = when.replace(tzinfo=timezone.utc).astimezone(tz)
+    return local.replace(tzinfo=None).isoformat(timespec="seconds")

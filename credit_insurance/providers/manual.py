@@ -8,8 +8,7 @@ class ManualProvider(InsurerProvider):
     code = "manual"
     label = "Manual entry"
     connected = False
+    has_decision_feed = False
 
-    def _unavailable(
-        self, operation, reason="requests and decisions are entered by hand"
-    ):
-        return super()._unavailable(operation, reason)
+    def _unavailable(self, operation, reason="manual"):
+        return super()._unavailable(operation, "manual")

@@ -160,7 +160,11 @@ class SandboxProvider(InsurerProvider):
         code = self._field(data, "code", what="decision")
         if code not in DECISION_CODES:
             raise self._error(
-                InsurerProtocolError, f"{self.name}: unknown decision code {code!r}."
+                InsurerProtocolError,
+                f"{self.name}: unknown decision code {code!r}.",
+                code="unknown_code",
+                field="code",
+                value=str(code),
             )
         buyer = data.get("buyer") or {}
         return Decision(
@@ -261,7 +265,11 @@ class SandboxProvider(InsurerProvider):
         code = self._field(body, "status", what="overdue")
         if code not in DECLARATION_CODES:
             raise self._error(
-                InsurerProtocolError, f"{self.name}: unknown overdue status {code!r}."
+                InsurerProtocolError,
+                f"{self.name}: unknown overdue status {code!r}.",
+                code="unknown_code",
+                field="status",
+                value=str(code),
             )
         return DeclarationAnswer(
             insurer_reference=self._field(body, "overdueId", what="overdue"),
@@ -313,7 +321,11 @@ class SandboxProvider(InsurerProvider):
         code = self._field(body, "status", what="claim")
         if code not in CLAIM_CODES:
             raise self._error(
-                InsurerProtocolError, f"{self.name}: unknown claim status {code!r}."
+                InsurerProtocolError,
+                f"{self.name}: unknown claim status {code!r}.",
+                code="unknown_code",
+                field="status",
+                value=str(code),
             )
         return ClaimStatus(
             claim_ref=self._field(body, "claimId", what="claim"),

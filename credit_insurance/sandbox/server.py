@@ -6,8 +6,10 @@
 Underwriting is deterministic (amount thresholds and the last digit of the
 buyer's SIREN), state is kept in ``<data-dir>/state.json``, and faults can be
 injected per server (options) or per call (``/_admin/faults`` or the
-``X-Sandbox-Fault`` header). The API is documented in README.md beside this
-file. Plain Python and werkzeug only: it runs without Odoo.
+``X-Sandbox-Fault`` header). Under ``/allianz``, ``/atradius`` and ``/coface``
+it speaks each insurer's own dialect (``dialects.py``). The API is documented
+in README.md beside this file. Plain Python and werkzeug only: it runs without
+Odoo.
 """
 
 import argparse
@@ -28,6 +30,11 @@ from datetime import date, datetime, timedelta, timezone
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+if __package__:
+    from .dialects import Allianz, ApiError, Atradius, Coface, json_response
+else:  # run as a script: python3 credit_insurance/sandbox/server.py
+    from dialects import Allianz, ApiError, Atradius, Coface, json_response
+
 _logger = logging.getLogger("sandbox_insurer")
 
 DEFAULT_PORT = 8070
@@ -38,19 +45,6 @@ NOTICE_DAYS = 30  # notice before a spontaneous reduction or withdrawal
 LIMIT_TYPES = ("new", "increase", "reduce", "cancel", "renew")
 OVERDUE_CATEGORIES = ("OVD", "EXP", "RES")
 MAX_EXTENSION_DAYS = 60
-
-
-class ApiError(Exception):
-    def __init__(self, status, code, message, headers=None):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.headers = headers or {}
-
-
-def json_response(status, body, headers=None):
-    return Response(
-        json.dumps(body), status=status, headers=headers, mimetype="application/json"
-    )
 
 
 def error_response(status, code, message, headers=None):
@@ -269,6 +263,10 @@ class SandboxInsurer:
             ("POST", r"/_admin/decisions", self.admin_decision),
             ("POST", r"/_admin/reset", self.admin_reset),
         ]
+        # The insurers' own dialects, under /allianz, /atradius and /coface.
+        self.dialects = {
+            dialect.prefix: dialect(self) for dialect in (Allianz, Atradius, Coface)
+        }
 
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -280,6 +278,9 @@ class SandboxInsurer:
 
     def dispatch(self, request):
         path = request.path.rstrip("/") or "/"
+        prefix, __, rest = path[1:].partition("/")
+        if prefix in self.dialects:
+            return self.dialects[prefix].dispatch(request, "/" + rest)
         allowed = []
         for method, pattern, handler in self.routes:
             match = re.fullmatch(pattern, path)
@@ -391,17 +392,34 @@ class SandboxInsurer:
 
     def search_buyers(self, request):
         data = self.body(request)
-        country = str(data.get("country") or "").upper()
-        siren = re.sub(r"\D", "", str(data.get("siren") or data.get("siret") or ""))[:9]
-        vat = re.sub(r"[\s.-]", "", str(data.get("vat") or "")).upper()
+        buyer = self.buyer_for(
+            siren=data.get("siren") or data.get("siret"),
+            vat=data.get("vat"),
+            duns=data.get("duns"),
+            name=data.get("name"),
+            country=data.get("country"),
+        )
+        return json_response(200, {"buyers": [buyer] if buyer else []})
+
+    def buyer_for(self, *, siren="", vat="", duns="", name="", country=""):
+        """The sandbox's buyer for these identifiers, recorded at the first
+        search; None when unknown to the insurer (SIREN or DUNS 999...).
+
+        :raises ApiError: 422 when nothing identifies it.
+        """
+        country = str(country or "").upper()
+        siren = re.sub(r"\D", "", str(siren or ""))[:9]
+        vat = re.sub(r"[\s.-]", "", str(vat or "")).upper()
         if not siren and re.fullmatch(r"FR[0-9A-Z]{2}\d{9}", vat):
             siren = vat[4:]
-        duns = re.sub(r"\D", "", str(data.get("duns") or ""))
-        name = str(data.get("name") or "").strip()
+        duns = re.sub(r"\D", "", str(duns or ""))
+        name = str(name or "").strip()
         if siren:
             buyer_id, country = f"SBX-FR-{siren}", country or "FR"
         elif duns:
             buyer_id = f"SBX-DUNS-{duns}"
+        elif vat:
+            buyer_id, country = f"SBX-VAT-{vat}", country or vat[:2]
         elif name and country:
             digest = hashlib.sha256(f"{country}:{name.lower()}".encode()).hexdigest()
             buyer_id = f"SBX-{country}-{digest[:8].upper()}"
@@ -412,7 +430,7 @@ class SandboxInsurer:
                 "Give a SIREN, SIRET, VAT number, DUNS, or a name and a country.",
             )
         if (siren or duns).startswith("999"):
-            return json_response(200, {"buyers": []})  # unknown to the insurer
+            return None  # unknown to the insurer
         with self.store.lock:
             buyers = self.store.state["buyers"]
             buyer = buyers.setdefault(
@@ -427,7 +445,7 @@ class SandboxInsurer:
                 },
             )
             self.store.save()
-        return json_response(200, {"buyers": [buyer]})
+        return buyer
 
     # -- limit requests --------------------------------------------------------
 
@@ -446,45 +464,75 @@ class SandboxInsurer:
         if not re.fullmatch(r"[A-Z]{3}", currency):
             raise ApiError(422, "invalid_request", "currency must be an ISO 4217 code.")
         with self.store.lock:
-            state = self.store.state
-            submissions = state["stats"]["submissions"]
-            submissions[reference] = submissions.get(reference, 0) + 1
-            existing = [
-                r
-                for r in state["requests"].values()
-                if r["customerReference"] == reference
-            ]
-            if existing:
-                state["stats"]["duplicates"] += 1
-                self.store.save()
+            limit_request = self.submit_request(
+                reference=reference,
+                buyer_id=str(data.get("buyerId") or ""),
+                kind=kind,
+                amount=amount,
+                currency=currency,
+                policy=str(data.get("policyNumber") or ""),
+                reason=str(data.get("reason") or ""),
+            )
+            body = self.request_view(limit_request)
+        status = 201 if limit_request["status"] == "decided" else 202
+        return json_response(status, body)
+
+    def submit_request(
+        self,
+        *,
+        reference,
+        buyer_id,
+        kind,
+        amount,
+        currency,
+        policy="",
+        reason="",
+        dialect="",
+        duplicates_refused=True,
+    ):
+        """Record and underwrite a limit request (the sandbox's own API and
+        the insurers' dialects). Every submission is counted by reference;
+        a reference already used is a duplicate (refused with 409 unless
+        ``duplicates_refused`` is False: the dialects' insurers keep no
+        reference of ours)."""
+        state = self.store.state
+        submissions = state["stats"]["submissions"]
+        submissions[reference] = submissions.get(reference, 0) + 1
+        existing = [
+            r for r in state["requests"].values() if r["customerReference"] == reference
+        ]
+        if existing:
+            state["stats"]["duplicates"] += 1
+            self.store.save()
+            if duplicates_refused:
                 raise ApiError(
                     409,
                     "duplicate_reference",
                     f"Customer reference {reference} was already used by request "
                     f"{existing[0]['requestId']}.",
                 )
-            buyer = self.buyer(str(data.get("buyerId") or ""))
-            limit_request = {
-                "requestId": self.store.next_id("SBX-R"),
-                "customerReference": reference,
-                "buyerId": buyer["buyerId"],
-                "type": kind,
-                "amount": amount,
-                "currency": currency,
-                "policyNumber": str(data.get("policyNumber") or ""),
-                "reason": str(data.get("reason") or ""),
-                "createdAt": self.store.stamp(),
-                "polls": 0,
-                "decisionId": None,
-            }
-            status, values = underwrite(limit_request, buyer)
-            limit_request["status"] = status
-            state["requests"][limit_request["requestId"]] = limit_request
-            if values:
-                self.decide(limit_request, buyer, values)
-            self.store.save()
-            body = self.request_view(limit_request)
-        return json_response(201 if status == "decided" else 202, body)
+        buyer = self.buyer(buyer_id)
+        limit_request = {
+            "requestId": self.store.next_id("SBX-R"),
+            "customerReference": reference,
+            "buyerId": buyer["buyerId"],
+            "type": kind,
+            "amount": amount,
+            "currency": currency,
+            "policyNumber": policy,
+            "reason": reason,
+            "dialect": dialect,
+            "createdAt": self.store.stamp(),
+            "polls": 0,
+            "decisionId": None,
+        }
+        status, values = underwrite(limit_request, buyer)
+        limit_request["status"] = status
+        state["requests"][limit_request["requestId"]] = limit_request
+        if values:
+            self.decide(limit_request, buyer, values)
+        self.store.save()
+        return limit_request
 
     def decide(self, limit_request, buyer, values):
         limit_request["status"] = "decided"
@@ -527,26 +575,27 @@ class SandboxInsurer:
             "conditions": values.get("conditions", ""),
             "createdAt": self.store.stamp(),
             "cutDone": False,
+            # Which API the decision belongs to ("" the sandbox's own, else a
+            # dialect) and the request whose cover it changes.
+            "dialect": request.get("dialect", "") if request else "",
+            "coverOf": request["requestId"] if request else None,
         }
         self.store.state["decisions"].append(decision)
         return decision
 
     def request_view(self, limit_request):
-        decision = next(
-            (
-                d
-                for d in self.store.state["decisions"]
-                if d["decisionId"] == limit_request["decisionId"]
-            ),
-            None,
-        )
-        view = {k: v for k, v in limit_request.items() if k not in ("polls",)}
+        decision = self.decision_of(limit_request)
+        view = {k: v for k, v in limit_request.items() if k not in ("polls", "dialect")}
         view["decision"] = self.decision_view(decision) if decision else None
         return view
 
     @staticmethod
     def decision_view(decision):
-        return {k: v for k, v in decision.items() if k != "cutDone"}
+        return {
+            k: v
+            for k, v in decision.items()
+            if k not in ("cutDone", "dialect", "coverOf")
+        }
 
     def find_by(self, request, collection, field, view):
         """The records of ``collection`` whose ``field`` is the (required)
@@ -575,29 +624,40 @@ class SandboxInsurer:
     def get_limit_request(self, request, ident):
         with self.store.lock:
             limit_request = self.get_or_404("requests", ident, "limit request")
-            if limit_request["status"] in ("pending", "referred"):
-                limit_request["polls"] += 1
-                buyer = self.buyer(limit_request["buyerId"])
-                if (
-                    limit_request["status"] == "pending"
-                    and limit_request["polls"] >= self.pending_polls
-                ):
-                    self.decide(
-                        limit_request,
-                        buyer,
-                        grant(limit_request["amount"], rule_digit(buyer)),
-                    )
-                elif (
-                    limit_request["status"] == "referred"
-                    and limit_request["polls"] >= self.referral_polls
-                ):
-                    self.decide(
-                        limit_request,
-                        buyer,
-                        underwriter_answer(limit_request, buyer),
-                    )
-                self.store.save()
+            self.poll_request(limit_request)
             return json_response(200, self.request_view(limit_request))
+
+    def poll_request(self, limit_request):
+        """One check of a pending or referred request: decided after
+        ``pending_polls`` / ``referral_polls`` checks (call with the lock)."""
+        if limit_request["status"] not in ("pending", "referred"):
+            return
+        limit_request["polls"] += 1
+        buyer = self.buyer(limit_request["buyerId"])
+        if (
+            limit_request["status"] == "pending"
+            and limit_request["polls"] >= self.pending_polls
+        ):
+            self.decide(
+                limit_request, buyer, grant(limit_request["amount"], rule_digit(buyer))
+            )
+        elif (
+            limit_request["status"] == "referred"
+            and limit_request["polls"] >= self.referral_polls
+        ):
+            self.decide(limit_request, buyer, underwriter_answer(limit_request, buyer))
+        self.store.save()
+
+    def decision_of(self, limit_request):
+        """The decision answering a request, or None."""
+        return next(
+            (
+                d
+                for d in self.store.state["decisions"]
+                if d["decisionId"] == limit_request["decisionId"]
+            ),
+            None,
+        )
 
     def decision_feed(self, request):
         since = self._since(request)
@@ -608,7 +668,9 @@ class SandboxInsurer:
         with self.store.lock:
             self.make_spontaneous_cuts()
             changed = [
-                d for d in self.store.state["decisions"] if d["createdAt"] >= since
+                d
+                for d in self.store.state["decisions"]
+                if d["createdAt"] >= since and not d.get("dialect")
             ]
             page = changed[:limit]
             has_more = len(changed) > limit
@@ -639,6 +701,8 @@ class SandboxInsurer:
                 )
                 notice["cutDone"] = True
                 notice["policyNumber"] = decision["policyNumber"]
+                notice["dialect"] = decision.get("dialect", "")
+                notice["coverOf"] = decision.get("coverOf")
 
     # -- overdues and claims ---------------------------------------------------
 
@@ -675,31 +739,61 @@ class SandboxInsurer:
                     f"{existing[0]['overdueId']}.",
                 )
             buyer = self.buyer(str(data.get("buyerId") or ""))
-            overdue = {
-                "overdueId": self.store.next_id("SBX-O"),
-                "idempotencyKey": key,
-                "buyerId": buyer["buyerId"],
-                "policyNumber": str(data.get("policyNumber") or ""),
-                "category": category,
-                "invoiceNumber": str(
+            overdue = self.record_overdue(
+                key=key,
+                buyer=buyer,
+                category=category,
+                amount=amount,
+                currency=str(data.get("currency") or "EUR"),
+                due_date=due_date,
+                requested_due_date=requested_due_date,
+                invoice=str(
                     data.get("invoiceNumber")
                     or (invoices[0]["invoiceNumber"] if invoices else "")
                 ),
-                "invoices": invoices,
-                "amount": amount,
-                "currency": str(data.get("currency") or "EUR"),
-                "dueDate": due_date,
-                "requestedDueDate": requested_due_date,
-                "status": "RECEIVED",
-                "claimId": None,
-                "polls": 0,
-                "createdAt": self.store.stamp(),
-                "updatedAt": self.store.state["last_stamp"],
-            }
-            state["overdues"][overdue["overdueId"]] = overdue
-            self.store.save()
+                policy=str(data.get("policyNumber") or ""),
+                invoices=invoices,
+            )
             body = self.overdue_view(overdue)
         return json_response(201, body)
+
+    def record_overdue(
+        self,
+        *,
+        key,
+        buyer,
+        category,
+        amount,
+        currency,
+        due_date,
+        requested_due_date,
+        invoice,
+        policy,
+        invoices=(),
+    ):
+        """Record an overdue (the sandbox's own API and the dialects; call
+        with the lock held)."""
+        overdue = {
+            "overdueId": self.store.next_id("SBX-O"),
+            "idempotencyKey": key,
+            "buyerId": buyer["buyerId"],
+            "policyNumber": policy,
+            "category": category,
+            "invoiceNumber": invoice,
+            "invoices": list(invoices),
+            "amount": amount,
+            "currency": currency,
+            "dueDate": due_date,
+            "requestedDueDate": requested_due_date,
+            "status": "RECEIVED",
+            "claimId": None,
+            "polls": 0,
+            "createdAt": self.store.stamp(),
+            "updatedAt": self.store.state["last_stamp"],
+        }
+        self.store.state["overdues"][overdue["overdueId"]] = overdue
+        self.store.save()
+        return overdue
 
     def invoices(self, data):
         """The invoices of an overdue (optional: one invoice by default)."""
@@ -744,7 +838,9 @@ class SandboxInsurer:
 
     @staticmethod
     def overdue_view(overdue):
-        return {k: v for k, v in overdue.items() if k != "polls"}
+        return {
+            k: v for k, v in overdue.items() if k not in ("polls", "dialect", "jobId")
+        }
 
     def find_overdues(self, request):
         return self.find_by(request, "overdues", "idempotencyKey", self.overdue_view)
@@ -912,6 +1008,7 @@ class SandboxInsurer:
             )
             decision["policyNumber"] = str(data.get("policyNumber") or "")
             decision["cutDone"] = True
+            decision["dialect"] = str(data.get("dialect") or "")
             self.store.save()
             body = self.decision_view(decision)
         return json_response(201, body)

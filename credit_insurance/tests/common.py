@@ -28,6 +28,38 @@ def serve_sandbox(test, **options):
     return server
 
 
+def dialect_values(provider, url):
+    """The connection of an insurer to the sandbox's dialect of ``provider``
+    (``/allianz``, ``/atradius``, ``/coface`` under ``url``)."""
+    return {
+        "allianz_trade": {
+            "provider": "allianz_trade",
+            "environment": "sandbox",
+            "login_api_url": f"{url}/allianz/uatm/v1/idp",
+            "search_api_url": f"{url}/allianz/search/uatm-v2",
+            "cover_api_url": f"{url}/allianz/uatm/riskinfo/v3",
+            "api_key": "sandbox-key",
+            "customer_number": "ACI",
+        },
+        "atradius": {
+            "provider": "atradius",
+            "api_base_url": f"{url}/atradius",
+            "api_key": "sandbox-key",
+            "client_id": "client-42",
+            "client_secret": "secret-42",
+            "customer_number": "10042",
+        },
+        "coface": {
+            "provider": "coface",
+            "api_base_url": f"{url}/coface",
+            "api_key": "sandbox-key",
+            "login": "durand",
+            "password": "pa55-word",
+            "customer_number": "POL-77",
+        },
+    }[provider]
+
+
 def serve_app(test, app, **options):
     """Serve a WSGI app (with the sandbox's fault injection) on a free local
     port, stopped after ``test``."""

@@ -8,6 +8,7 @@ reference: no HTTP call is mocked.
 """
 
 import logging
+import time
 from datetime import timedelta
 from unittest.mock import patch
 
@@ -19,7 +20,7 @@ from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, new_test_user, tagged
 
 from ..providers import PROVIDERS, ProviderConfig, SandboxProvider
-from .common import serve_sandbox
+from .common import dialect_values, serve_sandbox
 
 API_KEY = "sbx-test-key-7731"
 MANAGER = "base.group_user,credit_insurance.group_credit_insurance_manager"
@@ -243,8 +244,8 @@ class TestConnectors(TransactionCase):
         self.assertIn("underwriter's authority", request.decision_id.conditions)
 
     def test_refusal_and_partial_grant_decided_at_once(self):
-        refused_buyer = self.make_buyer("Refus SARL", "123456780")
-        partial_buyer = self.make_buyer("Moitié SAS", "123456781")
+        refused_buyer = self.make_buyer("Refus SARL", "123456790")
+        partial_buyer = self.make_buyer("Moitié SAS", "123456741")
         refused = self.request_limit(30_000.0, refused_buyer)
         partial = self.request_limit(30_000.0, partial_buyer)
         self.exchange()
@@ -366,35 +367,210 @@ class TestConnectors(TransactionCase):
         self.assertEqual(self.sandbox_stats()["duplicates"], 0)
 
     def test_without_lookup_a_person_checks_before_any_resend(self):
-        """Insurers without lookup by our reference (Allianz Trade)."""
-        request = self.request_limit(20_000.0)
-        self.sandbox.faults.add("drop", method="POST", path="/v1/limit-requests")
+        """Allianz Trade keeps no reference of ours: a request decided at once
+        leaves no pending request to find, so a lost answer is never re-sent
+        by the job; a person checks the portal."""
+        self.insurer.write(dialect_values("allianz_trade", self.sandbox.url))
+        request = self.request_limit(20_000.0)  # decided at once by the sandbox
+        self.sandbox.faults.add(
+            "drop", method="POST", path="/allianz/uatm/riskinfo/v3/covers"
+        )
         self.exchange()
+        self.assertRecordValues(
+            request, [{"state": "error", "delivery_uncertain": True}]
+        )
         self.time_passes(request)
-
-        def no_lookup(self, limit_request):
-            raise self._unavailable("looking a request up", "no lookup")
-
-        with patch.object(SandboxProvider, "find_limit_request", no_lookup):
-            self.exchange()
+        self.exchange()
         self.assertRecordValues(
             request,
             [{"state": "error", "next_retry_date": False, "delivery_uncertain": True}],
         )
         self.assertIn("Check the insurer's portal", request.last_error)
         self.assertEqual(self.exchange(), 0, "never re-sent by the job")
-        self.assertEqual(
-            self.sandbox_stats()["submissions"], {request.customer_reference: 1}
+        self.assertEqual(self.sandbox_stats()["requests"], 1)
+
+    # ----------------------------------------------- each insurer's dialect
+
+    def test_each_insurer_decides_through_its_own_dialect(self):
+        """The same request through Atradius, Coface and Allianz Trade as the
+        sandbox speaks them: the buyer found by its identifiers, the limit
+        granted, and the decision feed recording it once."""
+        expected = {
+            "atradius": ("303265045", "decided"),
+            "coface": ("EN303265045", "decided"),
+            "allianz_trade": ("AT303265045", "pending"),  # a job to follow
+        }
+        for provider, (buyer_ref, first_state) in expected.items():
+            with self.subTest(provider=provider):
+                sandbox = serve_sandbox(self)
+                self.insurer.write(
+                    {
+                        **dialect_values(provider, sandbox.url),
+                        "exchanges_confirmed": True,
+                    }
+                )
+                buyer = self.make_buyer(f"Client {provider}", "303265045", vat=True)
+                request = self.request_limit(20_000.0, buyer)
+                self.exchange()
+                self.assertEqual(request.state, first_state)
+                self.time_passes(request)
+                self.exchange()
+                self.assertRecordValues(
+                    request.decision_id,
+                    [
+                        {
+                            "decision": "approved",
+                            "granted_amount": 20_000.0,
+                            "insurer_buyer_ref": buyer_ref,
+                            "partner_id": buyer.id,
+                        }
+                    ],
+                )
+                self.insurer.decisions_synced_until = False
+                self.insurer._cron_pull_decisions()
+                self.assertFalse(self.insurer.sync_error)
+                self.assertEqual(
+                    self.Limit.search_count([("partner_id", "=", buyer.id)]), 1
+                )
+
+    def test_dropped_answer_is_reconciled_at_every_insurer(self):
+        """Exactly once through each dialect: Atradius finds the cover by our
+        customerRefNumber, Coface the order by our customerReference, Allianz
+        Trade the pending cover request."""
+        for provider, amount, path in (
+            ("atradius", 20_000.0, "/atradius/credit-insurance/cover-management"),
+            ("coface", 20_000.0, "/coface/product/v1/orders"),
+            ("allianz_trade", 80_000.0, "/allianz/uatm/riskinfo/v3/covers"),
+        ):
+            with self.subTest(provider=provider):
+                sandbox = serve_sandbox(self)
+                self.insurer.write(dialect_values(provider, sandbox.url))
+                buyer = self.make_buyer(f"Client {provider}", "303265045", vat=True)
+                request = self.request_limit(amount, buyer)
+                sandbox.faults.add("drop", method="POST", path=path)
+                self.exchange()
+                self.assertRecordValues(
+                    request, [{"state": "error", "delivery_uncertain": True}]
+                )
+                self.time_passes(request)
+                self.exchange()
+                self.assertFalse(request.delivery_uncertain, request.last_error)
+                self.assertIn("It was not sent again", self.messages(request))
+                if request.state != "decided":  # Allianz Trade: still pending
+                    self.time_passes(request)
+                    self.exchange()
+                self.assertEqual(request.decision_id.granted_amount, amount)
+                stats = self.sandbox_stats(sandbox)
+                self.assertEqual(stats["requests"], 1)
+                self.assertEqual(stats["duplicates"], 0)
+
+    # --------------------------------------------------- logins and errors
+
+    def test_coface_refused_login_stops_the_insurer_and_a_lockout_pauses_it(self):
+        """Coface locks the account after five refused logins: a refused one
+        is not tried again, by the job nor by the batch's other requests."""
+        self.insurer.write(
+            {**dialect_values("coface", self.sandbox.url), "password": "wrong"}
         )
+        first = self.request_limit(10_000.0)
+        second = self.request_limit(10_000.0)
+        self.exchange()
+        coface = self.sandbox.app.dialects["coface"]
+        self.assertEqual(coface.failures["durand"][0], 1, "one login attempt")
+        self.assertRecordValues(
+            self.insurer, [{"credentials_refused": True, "failed_logins": 1}]
+        )
+        self.assertEqual((first + second).mapped("state"), ["draft", "draft"])
+        self.assertIn("Refused logins in a row: 1", self.messages(self.insurer))
+        self.exchange()
+        self.assertEqual(coface.failures["durand"][0], 1, "no storm")
+
+        # Someone else locked the account meanwhile: the next login says so.
+        coface.failures["durand"] = (5, time.time() + 900)
+        self.insurer.sudo().password = "still-wrong"
+        self.exchange()
+        self.assertTrue(self.insurer.locked_until)
+        self.assertAlmostEqual(
+            (self.insurer.locked_until - fields.Datetime.now()).total_seconds(),
+            900,
+            delta=5,
+        )
+        self.assertIn("locked the account", self.insurer.sync_error)
+        with self.assertRaisesRegex(UserError, "locked the account"):
+            self.insurer.action_test_connection()
+
+    def test_a_wrong_route_is_not_refused_credentials_and_reads_in_french(self):
+        """Atradius answers 403 to an address outside its API: the URL is
+        wrong, not the credentials; a French company reads it in French."""
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.env["ir.module.module"]._load_module_terms(
+            ["credit_insurance"], ["fr_FR"], overwrite=True
+        )
+        self.company.partner_id.lang = "fr_FR"
+        self.insurer.write(
+            {
+                **dialect_values("atradius", self.sandbox.url),
+                "api_base_url": self.sandbox.url + "/atradius/v2",
+            }
+        )
+        request = self.request_limit(10_000.0)
+        self.exchange()  # a scheduled job: no language of its own
+        self.assertFalse(self.insurer.credentials_refused)
+        self.assertEqual(request.state, "error")
+        self.assertIn(
+            "a refusé l'appel POST /authenticate/v2/tokens", request.last_error
+        )
+        self.assertIn("HTTP 403", request.last_error)
+        self.assertNotIn("refused", request.last_error)
+
+    def test_a_mistyped_vat_number_is_named_not_sent(self):
+        typo = self.env["res.partner"].create(
+            {
+                "name": "Faute de Frappe SARL",
+                "is_company": True,
+                "country_id": self.env.ref("base.fr").id,
+                "vat": "FR41303265045",  # the key of SIREN 303265045 is 40
+            }
+        )
+        request = self.request_limit(10_000.0, typo)
+        self.exchange()
+        self.assertIn("FR41303265045 failed its check digits", request.last_error)
+        self.assertFalse(request.next_retry_date, "a person corrects it")
+        self.assertEqual(self.sandbox_stats()["requests"], 0)
+
+    # ------------------------------------------- unpublished contracts
+
+    def test_exchanges_on_an_unpublished_contract_wait_for_a_confirmation(self):
+        self.insurer.write(dialect_values("coface", self.sandbox.url))
+        request = self.request_limit(10_000.0)
+        self.assertEqual(
+            self.insurer.unconfirmed_exchanges,
+            "requesting a limit, declaring an overdue",
+        )
+        self.assertTrue(request.exchange_unconfirmed)
+        # A salesperson, who cannot read insurers, sees the request say so.
+        self.assertTrue(request.with_user(self.salesman).exchange_unconfirmed)
+        with self.assertRaises(UserError):
+            self.insurer.with_user(self.salesman).action_confirm_exchanges()
+        self.insurer.with_user(self.manager).action_confirm_exchanges()
+        self.assertRecordValues(
+            self.insurer,
+            [{"exchanges_confirmed": True, "exchanges_confirmed_by": self.manager.id}],
+        )
+        self.assertFalse(self.insurer.unconfirmed_exchanges)
+        request.invalidate_recordset()
+        self.assertFalse(request.exchange_unconfirmed)
+        atradius = self.insurer.new({"provider": "atradius"})
+        self.assertFalse(atradius.unconfirmed_exchanges, "all public")
 
     # ------------------------------------------------------------- failures
 
     def test_one_failing_buyer_never_stops_the_batch(self):
-        unknown = self.make_buyer("Inconnue SA", "999111225")
+        unknown = self.make_buyer("Inconnue SA", "999111255")
         no_identifier = self.env["res.partner"].create(
             {"name": "Sans Identifiant", "is_company": True}
         )
-        failing = self.make_buyer("Panne SARL", "123456785")
+        failing = self.make_buyer("Panne SARL", "123456725")
         lost = self.request_limit(10_000.0, unknown)
         anonymous = self.request_limit(10_000.0, no_identifier)
         retried = self.request_limit(10_000.0, failing)
@@ -415,7 +591,7 @@ class TestConnectors(TransactionCase):
         )
         self.assertFalse(lost.next_retry_date, "a person must correct the buyer")
         self.assertFalse(anonymous.next_retry_date)
-        self.assertIn("does not know Inconnue SA (SIREN 999111225", lost.last_error)
+        self.assertIn("does not know Inconnue SA (SIREN 999111255", lost.last_error)
         self.assertIn(
             "neither a VAT number nor a company registry", anonymous.last_error
         )
@@ -572,7 +748,7 @@ class TestConnectors(TransactionCase):
             self.assertEqual(withdrawn_buyer.credit_insurance_limit, 0.0)
 
     def test_decision_nobody_asked_for_is_matched_by_siren(self):
-        newcomer = self.make_buyer("Nouveau Client SA", "777888995")
+        newcomer = self.make_buyer("Nouveau Client SA", "777888975")
         provider = SandboxProvider(
             ProviderConfig(base_url=self.sandbox.url, api_key="k", timeout=2)
         )
@@ -606,7 +782,7 @@ class TestConnectors(TransactionCase):
 
     def test_bulk_requests_from_a_list_are_queued_for_the_insurer(self):
         """A salesperson asks from the partner list, a credit manager sends."""
-        other = self.make_buyer("Comptoir du Nord SAS", "432112235")
+        other = self.make_buyer("Comptoir du Nord SAS", "432112225")
         wizard = (
             self.env["credit.insurance.limit.request.wizard"]
             .with_user(self.salesman)

@@ -10,6 +10,7 @@ before the deadline, and the deadline is 30 days after the due date.
 from datetime import date
 
 from freezegun import freeze_time
+from stdnum import luhn
 
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
@@ -29,6 +30,12 @@ DEADLINE = date(2026, 3, 2)
 
 def fr_vat(siren):
     return f"FR{(12 + 3 * (int(siren) % 97)) % 97:02d}{siren}"
+
+
+def siren_of(prefix):
+    """A SIREN from 8 digits and its Luhn key: only checked identifiers are
+    sent to an insurer."""
+    return prefix + luhn.calc_check_digit(prefix)
 
 
 class DeclarationCase(CreditInsuranceCommon):

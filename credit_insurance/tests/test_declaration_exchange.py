@@ -17,9 +17,8 @@ from freezegun import freeze_time
 from odoo import SUPERUSER_ID, api
 from odoo.tests import TransactionCase, tagged
 
-from ..providers import SandboxProvider
-from .common import serve_sandbox
-from .test_declaration import TRIGGER, DeclarationCase, fr_vat
+from .common import dialect_values, serve_sandbox
+from .test_declaration import TRIGGER, DeclarationCase, fr_vat, siren_of
 
 API_KEY = "sbx-decl-key-4410"
 
@@ -201,25 +200,33 @@ class TestDeclarationExchange(SandboxCase):
         )
 
     def test_operation_the_api_does_not_offer_goes_to_the_portal(self):
+        """Atradius publishes no overdue contract: the job finds the buyer,
+        then hands the filing to a credit manager, through the real provider."""
+        self.insurer.write(dialect_values("atradius", self.sandbox.url))
         self.overdue_invoice(1000.0)
-
-        def unavailable(provider, declaration):
-            raise provider._unavailable("declaring an overdue", "not public")
-
-        with patch.object(SandboxProvider, "declare_overdue", unavailable):
-            self.run_cron(TRIGGER)
+        self.run_cron(TRIGGER)
         declaration = self.declarations()
         self.assertRecordValues(
             declaration,
-            [{"state": "to_file", "manual_filing": True, "delivery_uncertain": False}],
+            [
+                {
+                    "state": "to_file",
+                    "manual_filing": True,
+                    "delivery_uncertain": False,
+                    "insurer_buyer_ref": "303265045",
+                }
+            ],
         )
-        self.assertIn("not available through this connection", declaration.last_error)
+        self.assertIn(
+            "declaring an overdue is not available through this connection",
+            declaration.last_error,
+        )
         self.assertIn(
             "File the overdue declaration with Test insurer: Buyer SA",
             self.activity_summaries(declaration, self.manager),
         )
         self.run_cron(TRIGGER)
-        self.assertEqual(self.stats()["declarations"], {})
+        self.assertEqual(self.stats()["overdues"], 0)
 
     # ------------------------------------------------------ exactly once
 
@@ -289,39 +296,43 @@ class TestDeclarationExchange(SandboxCase):
         self.assertEqual(self.stats()["duplicates"], 0)
 
     def test_without_lookup_a_person_checks_the_portal(self):
-        """Insurers without lookup by our key never get a blind re-send."""
-        self.overdue_invoice(1000.0)
-        self.sandbox.faults.add("drop", method="POST", path="/v1/overdues")
-        self.run_cron(TRIGGER)
-        declaration = self.declarations()
+        """Allianz Trade's overdue exchange has no lookup by our key: a lost
+        answer to an extension request never gets a blind re-send."""
+        self.insurer.write(dialect_values("allianz_trade", self.sandbox.url))
+        invoice = self.overdue_invoice(1000.0, invoice_date="2026-01-20")
+        self.policy.max_extension_days = 90
+        with freeze_time("2026-02-10"):
+            declaration = self.request_extension(invoice, "2026-03-10")
+        self.sandbox.faults.add(
+            "drop", method="POST", path="/allianz/uatm/riskinfo/v3/overdues"
+        )
+        self.run_cron("2026-02-10")
+        self.assertRecordValues(
+            declaration, [{"state": "error", "delivery_uncertain": True}]
+        )
         self.time_passes(declaration)
-
-        def no_lookup(provider, declaration):
-            raise provider._unavailable("looking a declaration up", "no lookup")
-
-        with patch.object(SandboxProvider, "find_declaration", no_lookup):
-            self.run_cron(TRIGGER)
+        self.run_cron("2026-02-10")
         self.assertRecordValues(
             declaration,
             [{"state": "error", "next_retry_date": False, "delivery_uncertain": True}],
         )
         self.assertIn("Check the insurer's portal", declaration.last_error)
-        self.run_cron(TRIGGER)
-        self.assertEqual(self.stats()["declarations"], {declaration.idempotency_key: 1})
+        self.run_cron("2026-02-10")
+        self.assertEqual(self.stats()["overdues"], 1, "filed once")
 
-        # Found in the portal: the credit manager records it.
-        declaration.with_user(self.manager).write({"insurer_reference": "SBX-O-000001"})
+        # Found in the portal, accepted: the credit manager records it.
+        declaration.with_user(self.manager).write({"insurer_reference": "JOB-000001"})
         declaration.with_user(self.manager).action_mark_filed()
-        self.assertEqual(declaration.state, "filed")
+        self.assertEqual(declaration.state, "acknowledged")
 
     # ------------------------------------------------------------ failures
 
     def test_one_failing_buyer_never_stops_the_others(self):
-        unknown = self.make_buyer("Inconnue SA", "999111225")
+        unknown = self.make_buyer("Inconnue SA", "999111255")
         anonymous = self.env["res.partner"].create(
             {"name": "Sans Identifiant", "is_company": True}
         )
-        failing = self.make_buyer("Panne SARL", "123456785")
+        failing = self.make_buyer("Panne SARL", "123456725")
         for buyer in (self.buyer, unknown, anonymous, failing):
             self.overdue_invoice(1000.0, buyer=buyer)
         self.sandbox.faults.add("error", arg=500, method="POST", path="/v1/overdues")
@@ -343,7 +354,7 @@ class TestDeclarationExchange(SandboxCase):
                 },
             ],
         )
-        self.assertIn("does not know Inconnue SA (SIREN 999111225", lost.last_error)
+        self.assertIn("does not know Inconnue SA (SIREN 999111255", lost.last_error)
         self.assertIn("neither a VAT number nor a company registry", no_id.last_error)
         # The two others are filed concurrently: either got the 500.
         pair = self.declarations() + self.declarations(failing)
@@ -375,7 +386,10 @@ class TestDeclarationExchange(SandboxCase):
         self.assertFalse(declaration.delivery_uncertain, "never reached the filing")
 
     def test_batches_are_bounded_and_the_job_comes_back(self):
-        buyers = [self.make_buyer(f"Lot {n} SAS", f"43211223{n}") for n in range(1, 4)]
+        buyers = [
+            self.make_buyer(f"Lot {n} SAS", siren_of(f"4321122{n}"))
+            for n in range(1, 4)
+        ]
         for buyer in buyers:
             self.overdue_invoice(1000.0, buyer=buyer)
         cron = self.env.ref("credit_insurance.ir_cron_declare_overdues")
@@ -471,7 +485,7 @@ class TestConcurrentWorkers(TransactionCase):
                         "name": f"Concurrent buyer {n}",
                         "is_company": True,
                         "country_id": env.ref("base.fr").id,
-                        "vat": fr_vat(f"70000000{n}"),
+                        "vat": fr_vat(siren_of(f"7000000{n}")),
                     }
                     for n in range(buyers)
                 ]

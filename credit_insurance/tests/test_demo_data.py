@@ -132,3 +132,37 @@ class TestDemoData(TransactionCase):
                     request,
                     self.env[request._name].search(request._exchange_due_domain()),
                 )
+
+    def test_one_insurer_of_each_kind_on_the_sandbox(self):
+        """make demo points them at the sandbox's port; installed, they name
+        its default one, each under its insurer's dialect."""
+        urls = {
+            xmlid: self.demo(xmlid)
+            for xmlid in (
+                "demo_insurer_allianz",
+                "demo_insurer_atradius",
+                "demo_insurer_coface",
+            )
+        }
+        self.assertEqual(
+            {xmlid: insurer.provider for xmlid, insurer in urls.items()},
+            {
+                "demo_insurer_allianz": "allianz_trade",
+                "demo_insurer_atradius": "atradius",
+                "demo_insurer_coface": "coface",
+            },
+        )
+        allianz = urls["demo_insurer_allianz"]
+        self.assertTrue(allianz.login_api_url.endswith("/allianz/uatm/v1/idp"))
+        self.assertTrue(allianz.search_api_url.endswith("/allianz/search/uatm-v2"))
+        self.assertTrue(allianz.cover_api_url.endswith("/allianz/uatm/riskinfo/v3"))
+        self.assertTrue(
+            urls["demo_insurer_atradius"].api_base_url.endswith("/atradius")
+        )
+        self.assertTrue(urls["demo_insurer_coface"].api_base_url.endswith("/coface"))
+        for insurer in urls.values():
+            request = self.in_company(
+                "credit.insurance.limit.request",
+                [("insurer_id", "=", insurer.id)],
+            )
+            self.assertEqual(len(request), 1, f"{insurer.name}: one request")

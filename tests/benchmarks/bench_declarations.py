@@ -39,12 +39,19 @@ from _odoo import (
     print_table,
     release,
 )
+from stdnum import luhn
 
 INVOICES_PER_BUYER = 25  # the template buyer's invoices, copied for each buyer
 OVERDUE_EVERY = 10  # one invoice in ten is overdue
 
 
 # ------------------------------------------------------------------ data
+
+
+def valid_siren(prefix):
+    """A SIREN from 8 digits and its Luhn key (only checked ones are sent)."""
+    number = f"{prefix:08d}"
+    return number + luhn.calc_check_digit(number)
 
 
 def build(database, buyers_count):
@@ -89,7 +96,7 @@ def build(database, buyers_count):
                     "is_company": True,
                     "customer_rank": 1,
                     "country_id": env.ref("base.fr").id,
-                    "company_registry": f"{710000000 + n}00013",
+                    "company_registry": valid_siren(71000000 + n),
                 }
                 for n in range(buyers_count)
             ]

@@ -81,7 +81,26 @@ def test_buyer_identity_from_french_registry_and_vat():
     )
     from_vat = BuyerIdentity.build(vat="FR 40 303 265 045")
     assert (from_vat.siren, from_vat.vat) == ("303265045", "FR40303265045")
-    assert BuyerIdentity.build(vat="DE123456789", country_code="de").siren == ""
+    assert BuyerIdentity.build(vat="DE136695976", country_code="de").siren == ""
+
+
+def test_only_identifiers_that_pass_their_check_are_kept():
+    """A mistyped number is never sent as an identifier: it is named instead."""
+    # The VAT key of SIREN 303265045 is 40: 41 is a typo.
+    typo = BuyerIdentity.build(vat="FR41303265045", registry="303265045")
+    assert (typo.vat, typo.siren, typo.invalid) == ("", "303265045", ("FR41303265045",))
+    # The SIRET's Luhn key fails, its SIREN passes: the SIREN is kept.
+    siret_typo = BuyerIdentity.build(registry="30326504500013")
+    assert (siret_typo.siren, siret_typo.siret) == ("303265045", "")
+    # A SIREN whose Luhn key fails gives nothing.
+    wrong = BuyerIdentity.build(registry="303265046")
+    assert (wrong.siren, wrong.invalid) == ("", ("303265046",))
+    # A foreign company's registry number is not read as a SIREN.
+    foreign = BuyerIdentity.build(
+        registry="HRB 12345", vat="DE136695976", country_code="DE"
+    )
+    assert (foreign.siren, foreign.vat, foreign.invalid) == ("", "DE136695976", ())
+    assert foreign.identifier(("siren", "vat")) == ("vat", "DE136695976")
 
 
 def test_buyer_found_by_siren_vat_or_name_and_unknown_buyer(sandbox):
@@ -96,7 +115,7 @@ def test_buyer_found_by_siren_vat_or_name_and_unknown_buyer(sandbox):
     )
     assert foreign.buyer_ref.startswith("SBX-DE-")
     assert (
-        sandbox_provider.find_buyer(BuyerIdentity.build(registry="999000111")) is None
+        sandbox_provider.find_buyer(BuyerIdentity.build(registry="999000151")) is None
     )
 
 
@@ -104,9 +123,9 @@ def test_buyer_found_by_siren_vat_or_name_and_unknown_buyer(sandbox):
     "siren, amount, status, decision, granted",
     [
         ("303265045", 30_000, "decided", "approved", 30_000),
-        ("303265041", 30_000, "decided", "partial", 15_000),
-        ("303265042", 30_000, "decided", "conditional", 30_000),
-        ("303265040", 30_000, "decided", "refused", 0),
+        ("303265011", 30_000, "decided", "partial", 15_000),
+        ("303265052", 30_000, "decided", "conditional", 30_000),
+        ("303265060", 30_000, "decided", "refused", 0),
         ("303265045", 80_000, "pending", None, None),
         ("303265045", 250_000, "referred", None, None),
     ],
@@ -451,3 +470,147 @@ def test_delivery_unconfirmed_when_no_lookup(sandbox):
     with pytest.raises(DeliveryUnconfirmed, match="Check the insurer's portal"):
         no_lookup.submit_limit_request(request, may_have_been_sent=True)
     assert stats(sandbox)["submissions"] == {}
+
+
+# ------------------------------------------------------- the insurers' dialects
+
+
+def test_the_atradius_dialect_speaks_atradius(sandbox):
+    url = f"{sandbox.url}/atradius"
+    login = requests.post(
+        f"{url}/authenticate/v2/tokens",
+        headers={"Atradius-App-Key": "k"},
+        auth=("client", "secret"),
+        timeout=5,
+    )
+    token = login.json()["data"]["access_token"]  # under data (GLE, jobsiteOS)
+    headers = {"Authorization": f"Bearer {token}", "Atradius-App-Key": "k"}
+    buyers = f"{url}/credit-insurance/organisation-management/v1/buyers"
+    query = {"country": "FRA", "uid": "303265045", "uidType": "SN"}
+    without_id = requests.get(buyers, params=query, headers=headers, timeout=5)
+    assert without_id.status_code == 400, "Atradius-Correlation-Id on every call"
+    headers["Atradius-Correlation-Id"] = "c-1"
+    found = requests.get(buyers, params=query, headers=headers, timeout=5).json()
+    assert found["data"][0]["buyerId"] == 303265045
+    covers = f"{url}/credit-insurance/cover-management/v1/covers"
+    body = {
+        "customerId": 10042,
+        "policyId": "P",
+        "buyerId": 303265045,
+        "coverType": "credit-limit",
+        "creditLimitAmount": 12_500,
+        "currencyCode": "EUR",
+    }
+    refused = requests.post(covers, json=body, headers=headers, timeout=5).json()
+    assert refused["errors"][0]["source"] == {"parameter": "creditLimitAmount"}
+    body["creditLimitAmount"] = 20_000
+    created = requests.post(covers, json=body, headers=headers, timeout=5)
+    assert created.status_code == 201
+    assert created.json() == {"data": [{"coverId": 1, "response": "Action successful"}]}
+    listed = requests.get(
+        covers, params={"buyerId": 303265045}, headers=headers, timeout=5
+    ).json()["data"][0]
+    assert (
+        listed["decisionCode"],
+        listed["totalDecision"]["decisionAmtInPolicyCurrency"],
+    ) == (
+        "DC01",
+        "20000",
+    )
+    wrong = requests.get(f"{url}/v2/covers", headers=headers, timeout=5)
+    assert wrong.status_code == 403, "an address outside the contract"
+
+
+def test_the_allianz_dialect_speaks_allianz_trade(sandbox):
+    url = f"{sandbox.url}/allianz"
+    token = requests.post(
+        f"{url}/uatm/v1/idp/oauth2/authorize", json={"apiKey": "k"}, timeout=5
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    company = requests.post(
+        f"{url}/search/uatm-v2/companies/matching",
+        json={"companyIdentifiers": [{"idTypeCode": "SIREN", "idValue": "303265045"}]},
+        headers=headers,
+        timeout=5,
+    ).json()["results"][0]["company"]["companyId"]
+    jobs = []
+    for amount in (10_000, 20_000, 30_000):
+        answer = requests.post(
+            f"{url}/uatm/riskinfo/v3/covers",
+            json={
+                "requestTypeCode": "Primary",
+                "policy": {"businessUnitCode": "B", "policyId": "P", "extensionId": ""},
+                "creditLimitDetails": {
+                    "requestedAmount": amount,
+                    "currencyCode": "EUR",
+                },
+                "companyId": company,
+            },
+            headers=headers,
+            timeout=5,
+        )
+        assert isinstance(answer.json(), str), "the jobId as a bare JSON string"
+        jobs.append(answer.json())
+    job = requests.get(
+        f"{url}/uatm/riskinfo/v3/jobs/{jobs[0]}", headers=headers, timeout=5
+    ).json()
+    assert job["jobStatusCode"] == "PROCESSED"
+    assert job["resourceUrl"].startswith(f"{url}/uatm/riskinfo/v3/covers/")
+    pages = []
+    for page in (1, 2, 3):
+        answer = requests.post(
+            f"{url}/uatm/riskinfo/v3/covers/search",
+            json={
+                "policies": [{"businessUnitCode": "B", "policyId": "P"}],
+                "pagination": {"page": page, "pageSize": 1, "isTotalRequired": True},
+            },
+            headers=headers,
+            timeout=5,
+        )
+        pages.append((answer.status_code, len(answer.json())))
+    assert pages == [(206, 1), (206, 1), (200, 1)]
+
+
+def test_the_coface_dialect_takes_the_id_token_as_it_is(sandbox):
+    url = f"{sandbox.url}/coface"
+    tokens = requests.post(
+        f"{url}/authentication/v1/token",
+        headers={"x-api-key": "k"},
+        json={"grantType": "password", "username": "u", "password": "p"},
+        timeout=5,
+    ).json()
+    query = {
+        "countryCode": "FR",
+        "identifierType": "SIREN",
+        "identifierValue": "303265045",
+    }
+    path = f"{url}/company/v1/companies/identifier"
+    for authorization, status in (
+        (f"Bearer {tokens['idToken']}", 401),
+        (tokens["accessToken"], 401),
+        (tokens["idToken"], 200),
+    ):
+        answer = requests.get(
+            path,
+            params=query,
+            headers={"authorization": authorization, "x-api-key": "k"},
+            timeout=5,
+        )
+        assert answer.status_code == status, authorization
+    assert answer.json()["count"] == 1
+    # Locked after five failures, for 1 s doubling with each one: 10 failures
+    # lock it for 2 ** 5 = 32 s.
+    for __ in range(10):
+        requests.post(
+            f"{url}/authentication/v1/token",
+            headers={"x-api-key": "k"},
+            json={"grantType": "password", "username": "v", "password": "wrong"},
+            timeout=5,
+        )
+    locked = requests.post(
+        f"{url}/authentication/v1/token",
+        headers={"x-api-key": "k"},
+        json={"grantType": "password", "username": "v", "password": "right"},
+        timeout=5,
+    )
+    assert "attempts exceeded" in locked.json()["message"]
