@@ -58,6 +58,7 @@ class CreditInsurancePolicy(models.Model):
         help="The policy's extension at the insurer, sent with each request "
         "(Allianz Trade extensionId, e.g. DCL or CAP); empty for the main "
         "policy.",
+        groups=CREDIT_STAFF,
     )
     company_id = fields.Many2one(
         "res.company", required=True, default=lambda self: self.env.company
