@@ -2,7 +2,7 @@
     "name": "Credit Insurance",
     "summary": "Insured credit limits, exposure and cover of receivables "
     "(Allianz Trade, Coface, Atradius) inside Odoo",
-    "version": "18.0.1.0.0",
+    "version": "18.0.1.1.0",
     "category": "Accounting/Accounting",
     "author": "Credit Insurance for Odoo",
     "website": "https://github.com/credit-insurance-odoo/credit-insurance",
