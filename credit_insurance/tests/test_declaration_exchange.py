@@ -248,6 +248,11 @@ class TestDeclarationExchange(SandboxCase):
         )
         self.assertIn("closed the connection without answering", declaration.last_error)
         self.assertFalse(self.buyer.credit_insurance_stop)
+        # A second before the retry is due, the job leaves it alone.
+        self.assertEqual(
+            self.run_cron(self.when_due(declaration) - timedelta(seconds=2)), 0
+        )
+        self.assertEqual(declaration.retry_count, 1)
 
         self.run_cron(self.when_due(declaration))
         self.assertRecordValues(

@@ -35,6 +35,18 @@ def migrate(cr, version):
     )
     # The extension of an invoice's due date moves to its last instalment.
     cr.execute(
+        "SELECT 1 FROM information_schema.columns WHERE table_name = 'account_move' "
+        "AND column_name = 'credit_insurance_extended_due_date'"
+    )
+    if cr.fetchone():
+        _move_extensions_to_instalments(cr)
+    _deadlines_of_instalments(cr)
+
+
+def _move_extensions_to_instalments(cr):
+    """The extension of an invoice's due date (the last instalment's, in the
+    version before) moves to that instalment."""
+    cr.execute(
         """
         UPDATE account_move_line line
            SET credit_insurance_extended_due_date
@@ -52,8 +64,11 @@ def migrate(cr, version):
                  LIMIT 1)
         """
     )
-    # Each instalment's deadline, as the version before counted it (and as
-    # the 'due_date' model does): due date (extended) + declaration period.
+
+
+def _deadlines_of_instalments(cr):
+    """Each instalment's deadline, as the version before counted it (and as
+    the 'due_date' model does): due date (extended) + declaration period."""
     cr.execute(
         """
         UPDATE account_move_line line
