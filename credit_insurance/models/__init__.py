@@ -14,6 +14,6 @@ from . import sale_order
 from . import sale_order_line
 from . import credit_insurance_declaration
 from . import credit_insurance_declaration_line
-from . import account_partial_reconcile
 from . import credit_insurance_claim
 from . import credit_insurance_claim_recovery
+from . import account_partial_reconcile

@@ -1093,35 +1093,3 @@ class CreditInsuranceInsurer(models.Model):
             }
         )
         return batch.has_more
-
-
-class AccountPartialReconcile(models.Model):
-    """An indemnity is paid when the insurer's line is reconciled, whichever
-    way (payment form, bank reconciliation); a buyer's payment reconciled with
-    an indemnified claim's invoice is a recovery."""
-
-    _inherit = "account.partial.reconcile"
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        partials = super().create(vals_list)
-        moves = partials.debit_move_id.move_id | partials.credit_move_id.move_id
-        self.env["credit.insurance.claim"].sudo().search(
-            [("indemnity_move_id", "in", moves.ids)]
-        )._mark_paid()
-        # sudo: whoever registers the buyer's payment, the share is passed back.
-        self.env["credit.insurance.claim.recovery"].sudo()._record_from_partials(
-            partials
-        )
-        return partials
-
-    def unlink(self):
-        moves = self.debit_move_id.move_id | self.credit_move_id.move_id
-        paid = (
-            self.env["credit.insurance.claim"]
-            .sudo()
-            .search([("indemnity_move_id", "in", moves.ids), ("state", "=", "paid")])
-        )
-        result = super().unlink()
-        paid._mark_unpaid()
-        return result
