@@ -17,3 +17,4 @@ from . import credit_insurance_declaration
 from . import credit_insurance_declaration_line
 from . import credit_insurance_claim
 from . import credit_insurance_claim_recovery
+from . import account_partial_reconcile

@@ -19,6 +19,7 @@ import requests
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError, ValidationError
+from odoo.tools import format_date
 
 from ..providers import InsurerError, InsurerProvider, get_provider_class
 from .credit_insurance_insurer import can_commit
@@ -160,25 +161,36 @@ class CreditInsuranceClaim(models.Model):
         "it admits one.",
     )
     limit_amount = fields.Monetary(
-        string="Limit in force",
+        string="Cover at delivery",
         compute="_compute_cover",
         store=True,
         readonly=False,
-        help="The buyer's insured limit (named or discretionary) on the "
-        "declaration date.",
+        help="Insured part of the claim's invoices, each under the limit (named "
+        "or discretionary) in force when it was delivered: a later reduction "
+        "or withdrawal does not change it. Invoices whose cover was lost are "
+        "not claimed.",
     )
     coverage_pct = fields.Float(
         string="Coverage %",
         compute="_compute_cover",
         store=True,
         readonly=False,
-        help="The share of the loss the insurer pays (quotité garantie) on the "
-        "declaration date.",
+        help="The share of the loss the insurer pays (quotité garantie), as on "
+        "the delivery of the claim's invoices; the policy's political coverage "
+        "for a political cause when it has one.",
+    )
+    left_out_note = fields.Text(
+        string="Left out of the claim",
+        compute="_compute_left_out_note",
+        store=True,
+        help="What the insurer does not indemnify, and why: invoices whose "
+        "cover was lost (reported for information only), parts above the limit "
+        "at delivery, under a stop of deliveries or in dispute.",
     )
     indemnity_computed = fields.Monetary(
         string="Computed indemnity",
         compute="_compute_indemnity_computed",
-        help="min(insured loss, limit in force) × coverage % − deductible, "
+        help="min(insured loss, cover at delivery) × coverage % − deductible, "
         "capped by what remains of the policy's annual maximum liability.",
     )
     indemnity_amount = fields.Monetary(
@@ -256,26 +268,85 @@ class CreditInsuranceClaim(models.Model):
         for claim in self:
             claim.insured_loss = claim.admitted_amount or claim.claimed_amount
 
-    @api.depends("partner_id", "company_id", "date_declared")
+    @api.depends("invoice_ids", "cause")
     def _compute_cover(self):
-        """The limit and coverage in force on the declaration date, from the one
-        place covers are computed (named decision or discretionary limit)."""
-        for (company, day), claims in self.grouped(
-            lambda c: (c.company_id, c.date_declared)
-        ).items():
-            covers = (
-                self.env["credit.insurance.cover"]
-                .with_company(company)
-                ._get_buyer_covers(claims.partner_id, date=day)
-            )
-            for claim in claims:
-                cover = covers.get(claim.partner_id.commercial_partner_id.id)
-                claim.limit_amount = cover.limit if cover else 0.0
-                claim.coverage_pct = claim._coverage_pct(cover) if cover else 0.0
+        """The cover fixed at the delivery of the claim's invoices: the sum of
+        their insured parts (each under the limit in force on its delivery
+        date, see CreditInsuranceCover._allocate_insured_amounts) and their
+        coverage %, weighted by those parts. Never the limit in force on the
+        declaration date."""
+        for claim in self:
+            invoices = claim.invoice_ids._origin.sudo()
+            insured = {
+                invoice: invoice.credit_insurance_insured_amount for invoice in invoices
+            }
+            total = sum(insured.values())
+            claim.limit_amount = claim.currency_id.round(total)
+            if total:
+                claim.coverage_pct = (
+                    sum(
+                        amount * claim._invoice_coverage_pct(invoice)
+                        for invoice, amount in insured.items()
+                    )
+                    / total
+                )
+            else:
+                claim.coverage_pct = (
+                    claim._invoice_coverage_pct(invoices[:1]) if invoices else 0.0
+                )
 
-    def _coverage_pct(self, cover):
-        """The share of the loss ``cover`` insures for this claim's cause."""
-        return cover.coverage_pct
+    def _invoice_coverage_pct(self, invoice):
+        """The share of the loss the insurer pays on ``invoice`` for this
+        claim's cause: the policy's own political coverage where it has one,
+        else the coverage at delivery."""
+        self.ensure_one()
+        political = invoice.credit_insurance_policy_id.political_coverage_pct
+        if self.cause == "political" and political:
+            return political
+        return invoice.credit_insurance_coverage_pct
+
+    @api.depends("invoice_ids", "declaration_id")
+    def _compute_left_out_note(self):
+        labels = dict(
+            self.env["account.move"]
+            ._fields["credit_insurance_cover_state"]
+            ._description_selection(self.env)
+        )
+        for claim in self:
+            currency = claim.currency_id
+            notes = []
+            lost = claim.declaration_id.line_ids.move_id.filtered(
+                "credit_insurance_cover_lost"
+            ).sudo()
+            for invoice in lost:
+                notes.append(
+                    self.env._(
+                        "%(invoice)s (%(amount)s): cover lost, not declared by its "
+                        "deadline %(deadline)s; reported to the insurer for "
+                        "information only.",
+                        invoice=invoice.name,
+                        amount=currency.format(invoice.amount_residual_signed),
+                        deadline=format_date(
+                            self.env, invoice.credit_insurance_declaration_deadline
+                        ),
+                    )
+                )
+            for invoice in claim.invoice_ids._origin.sudo():
+                owed = invoice._credit_insurance_open_base()
+                uninsured = owed - invoice.credit_insurance_insured_amount
+                if currency.compare_amounts(uninsured, 0.0) > 0:
+                    notes.append(
+                        self.env._(
+                            "%(invoice)s: %(amount)s of %(owed)s not insured "
+                            "(%(reason)s).",
+                            invoice=invoice.name,
+                            amount=currency.format(uninsured),
+                            owed=currency.format(owed),
+                            reason=labels.get(invoice.credit_insurance_cover_state)
+                            or "-",
+                        )
+                    )
+            claim.left_out_note = "\n".join(notes) or False
 
     @api.depends(
         "insured_loss",
@@ -360,6 +431,23 @@ class CreditInsuranceClaim(models.Model):
                     )
                 )
 
+    @api.constrains("invoice_ids")
+    def _check_invoices_covered(self):
+        """Lost cover is final: a claim never carries an invoice whose
+        overdue was not declared in time."""
+        for claim in self:
+            lost = claim.invoice_ids.filtered("credit_insurance_cover_lost")
+            if lost:
+                raise ValidationError(
+                    self.env._(
+                        "Claim %(claim)s: invoice(s) %(invoices)s lost their "
+                        "cover (not declared to the insurer by their deadline) "
+                        "and cannot be claimed.",
+                        claim=claim.name,
+                        invoices=", ".join(lost.mapped("name")),
+                    )
+                )
+
     @api.constrains("admitted_amount", "indemnity_amount", "claimed_amount")
     def _check_amounts(self):
         for claim in self:
@@ -378,7 +466,25 @@ class CreditInsuranceClaim(models.Model):
                 vals["name"] = self.env["ir.sequence"].next_by_code(
                     "credit.insurance.claim"
                 )
-        return super().create(vals_list)
+        claims = super().create(vals_list)
+        claims._stop_on_insolvency()
+        return claims
+
+    def write(self, vals):
+        result = super().write(vals)
+        if vals.get("cause") == "insolvency" or vals.get("date_insolvency"):
+            self._stop_on_insolvency()
+        return result
+
+    def _stop_on_insolvency(self):
+        """An insolvency stops deliveries to the buyer."""
+        for claim in self.filtered(lambda c: c.cause == "insolvency"):
+            claim.partner_id._credit_insurance_stop_deliveries(
+                claim.company_id,
+                self.env._(
+                    "Insolvency of the buyer (claim %(claim)s)", claim=claim.name
+                ),
+            )
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_draft(self):
@@ -814,19 +920,22 @@ class CreditInsuranceDeclaration(models.Model):
             declaration.claim_count = len(declaration.claim_ids)
 
     def _claim_values(self, claimed_amount=None, cause="protracted_default"):
-        """A claim prefilled from this declaration."""
+        """A claim prefilled from this declaration: its invoices whose cover
+        was not lost (those are left out, and the claim says so)."""
         self.ensure_one()
-        invoices = self.line_ids.filtered("included").move_id
+        lines = self.line_ids.filtered(
+            lambda line: line.included and not line.cover_lost
+        )
+        invoices = lines.move_id
         if claimed_amount is None:
-            claimed_amount = self.amount_total
+            claimed_amount = sum(lines.mapped("amount_declared"))
             total = sum(invoices.mapped("amount_total_signed"))
             if not self.policy_id.vat_covered and total:
                 # VAT is not insured (it is recovered from the State): claim
                 # the untaxed part of what is still owed.
                 untaxed = sum(invoices.mapped("amount_untaxed_signed"))
-                claimed_amount = self.currency_id.round(
-                    claimed_amount * untaxed / total
-                )
+                claimed_amount = claimed_amount * untaxed / total
+            claimed_amount = self.currency_id.round(claimed_amount)
         return {
             "declaration_id": self.id,
             "partner_id": self.partner_id.id,
@@ -984,35 +1093,3 @@ class CreditInsuranceInsurer(models.Model):
             }
         )
         return batch.has_more
-
-
-class AccountPartialReconcile(models.Model):
-    """An indemnity is paid when the insurer's line is reconciled, whichever
-    way (payment form, bank reconciliation); a buyer's payment reconciled with
-    an indemnified claim's invoice is a recovery."""
-
-    _inherit = "account.partial.reconcile"
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        partials = super().create(vals_list)
-        moves = partials.debit_move_id.move_id | partials.credit_move_id.move_id
-        self.env["credit.insurance.claim"].sudo().search(
-            [("indemnity_move_id", "in", moves.ids)]
-        )._mark_paid()
-        # sudo: whoever registers the buyer's payment, the share is passed back.
-        self.env["credit.insurance.claim.recovery"].sudo()._record_from_partials(
-            partials
-        )
-        return partials
-
-    def unlink(self):
-        moves = self.debit_move_id.move_id | self.credit_move_id.move_id
-        paid = (
-            self.env["credit.insurance.claim"]
-            .sudo()
-            .search([("indemnity_move_id", "in", moves.ids), ("state", "=", "paid")])
-        )
-        result = super().unlink()
-        paid._mark_unpaid()
-        return result

@@ -1,10 +1,12 @@
 """Where an insured limit meets the exposure: the one place both are computed.
 
 Everything that needs a buyer's cover (partner fields, invoice posting, order
-confirmation, declarations) asks :meth:`CreditInsuranceCover._get_buyer_covers`,
-which answers for any batch of buyers with one SQL statement; order
-confirmations and invoice postings go through
-:meth:`CreditInsuranceCover._check_documents`, which adds the documents to it.
+confirmation, declarations, claims) asks
+:meth:`CreditInsuranceCover._get_buyer_covers`, which answers for any batch of
+buyers with one SQL statement; order confirmations and invoice postings go
+through :meth:`CreditInsuranceCover._check_documents`, which adds the
+documents to it; :meth:`CreditInsuranceCover._allocate_insured_amounts` shares
+each buyer's limit among its open invoices.
 """
 
 import datetime
@@ -12,11 +14,28 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
+from dateutil.relativedelta import relativedelta
+
 from odoo import api, fields, models
 from odoo.tools import SQL
 from odoo.tools.misc import format_amount
 
 _logger = logging.getLogger(__name__)
+
+# Why a buyer without a named limit gets no discretionary cover (DOMAIN.md,
+# "Rules the policies state": DCL needs the policy's conditions; never private
+# persons; affiliates and public buyers as the policy says). The first three
+# put the buyer outside the policy altogether.
+NO_COVER_REASONS = [
+    ("private_person", "Private person: no discretionary cover"),
+    ("public_buyer", "Public buyer: no discretionary cover under this policy"),
+    ("affiliate", "Affiliate of the seller: no discretionary cover"),
+    (
+        "no_experience",
+        "No discretionary cover: no payment experience nor recent credit report",
+    ),
+]
+EXCLUDED_BUYERS = ("private_person", "public_buyer", "affiliate")
 
 
 @dataclass(frozen=True)
@@ -37,6 +56,13 @@ class BuyerCover:
     vat_included: bool
     stopped: bool = False  # stop of deliveries
     enforcement_mode: str | bool = False  # the policy's, for over-limit orders
+    stopped_since: datetime.date | None = None
+    no_cover_reason: str = ""  # see NO_COVER_REASONS
+    added_limit: float = 0.0  # part of ``limit`` another policy adds
+
+    def stopped_on(self, day):
+        """Whether deliveries of ``day`` fall under the stop of deliveries."""
+        return self.stopped and (not self.stopped_since or self.stopped_since <= day)
 
     @property
     def exposure(self):
@@ -57,13 +83,16 @@ class ExposureDocument:
     or increased, an invoice being posted.
 
     ``amounts`` is ``{currency id: (with VAT, without VAT)}``, converted to
-    the company currency at ``date``.
+    the company currency at ``date``; the limit checked is the one in force on
+    ``delivery_date`` (today when empty): an order delivered after an
+    announced reduction is checked against the reduced amount.
     """
 
     record: models.BaseModel
     partner: models.BaseModel
     date: datetime.date
     amounts: dict
+    delivery_date: datetime.date | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +140,16 @@ class ExposureCheck:
         )
 
     @property
+    def refused_invoice(self):
+        """An invoice is refused above the limit of a blocking policy; under a
+        stop of deliveries it is posted, and not insured."""
+        return (
+            not self.stopped
+            and self.over_limit
+            and self.cover.enforcement_mode == "block"
+        )
+
+    @property
     def warned(self):
         return (
             not self.stopped
@@ -124,7 +163,16 @@ class ExposureCheck:
 PLANNED_BATCH = 50
 # What the cover's SQL reads, flushed before it runs.
 COVER_FIELDS = {
-    "res.partner": ["commercial_partner_id", "credit_insurance_stop"],
+    "res.partner": [
+        "commercial_partner_id",
+        "is_company",
+        "credit_insurance_stop",
+        "credit_insurance_stop_date",
+        "credit_insurance_public_buyer",
+        "credit_insurance_affiliate",
+        "credit_insurance_credit_report_date",
+    ],
+    "res.company": ["partner_id"],
     "credit.insurance.policy": [
         "company_id",
         "active",
@@ -136,6 +184,14 @@ COVER_FIELDS = {
         "discretionary_coverage_pct",
         "vat_covered",
         "enforcement_mode",
+        "discretionary_condition",
+        "discretionary_exclude_public",
+        "discretionary_exclude_affiliates",
+        "experience_min_amount",
+        "experience_payment_days",
+        "experience_months",
+        "credit_report_months",
+        "private_buyers_insured",
     ],
     "credit.insurance.limit": [
         "partner_id",
@@ -159,7 +215,18 @@ COVER_FIELDS = {
         "move_id",
         "quantity",
     ],
-    "account.move": ["amount_untaxed", "amount_total", "state", "move_type"],
+    "account.move": [
+        "amount_untaxed",
+        "amount_total",
+        "amount_total_signed",
+        "state",
+        "move_type",
+        "payment_state",
+        "invoice_date_due",
+        "commercial_partner_id",
+        "company_id",
+    ],
+    "account.partial.reconcile": ["debit_move_id", "max_date"],
     "sale.order.line": [
         "price_total",
         "price_subtotal",
@@ -210,17 +277,21 @@ class CreditInsuranceCover(models.AbstractModel):
         exclude_orders=None,
         insured_only=False,
         lock=False,
+        rate_date=None,
     ):
-        """``(covers, {partner id: buyer id})``, see :meth:`_get_buyer_covers`."""
+        """``(covers, {partner id: buyer id})``, see :meth:`_get_buyer_covers`;
+        ``rate_date`` converts the exposure at another date than the limits'."""
         partners = partners._origin
         if not partners:
             return {}, {}
         company = self.env.company.sudo()
         date = fields.Date.to_date(date) or fields.Date.context_today(self)
+        rate_date = fields.Date.to_date(rate_date) or date
         rows = self._cover_rows(
             company, date, partners, exclude_moves, exclude_orders, insured_only, lock
         )
-        buyer_of, policies, decisions, stopped = {}, [], {}, set()
+        buyer_of, policies, decisions, stopped = {}, [], {}, {}
+        profiles, experience = {}, {}
         receivables, uninvoiced = defaultdict(dict), defaultdict(dict)
         for kind, buyer_id, currency_id, gross, net, data in rows:
             if kind == "buyer":
@@ -230,88 +301,181 @@ class CreditInsuranceCover(models.AbstractModel):
             elif kind == "decision":
                 decisions.setdefault(buyer_id, []).append(data)
             elif kind == "stop":
-                stopped.add(buyer_id)
+                stopped[buyer_id] = fields.Date.to_date(data["date"])
+            elif kind == "profile":
+                profiles[buyer_id] = data
+            elif kind == "experience":
+                experience[buyer_id, data["policy_id"]] = gross or 0.0
             else:
                 amounts = receivables if kind == "receivable" else uninvoiced
                 amounts[buyer_id][currency_id] = (gross or 0.0, net or 0.0)
         terms = self._cover_terms(
             sorted(set(buyer_of.values())), policies, decisions, company, date
         )
-        to_company = self._conversion_rates(
+        currency_ids = {
+            row["currency_id"]
+            for policy, decision, added in terms.values()
+            for row in (policy, decision, *(row for pair in added for row in pair))
+            if row
+        }
+        to_company = self._conversion_rates(company, date, currency_ids)
+        exposure_rates = self._conversion_rates(
             company,
-            date,
+            rate_date,
             {
                 currency_id
                 for amounts in (*receivables.values(), *uninvoiced.values())
                 for currency_id in amounts
-            }
-            | {
-                row["currency_id"]
-                for policy, decision in terms.values()
-                for row in (policy, decision)
-                if row
             },
         )
         Policy = self.env["credit.insurance.policy"].sudo()
         Limit = self.env["credit.insurance.limit"].sudo()
         covers = {}
-        for buyer_id, (policy, decision) in terms.items():
-            if decision:
-                limit = (decision["insured_amount"] or 0.0) * to_company[
-                    decision["currency_id"]
-                ]
-                coverage = decision["coverage_pct"]
-            elif policy:
-                limit = (policy["discretionary_limit"] or 0.0) * to_company[
-                    policy["currency_id"]
-                ]
-                coverage = policy["discretionary_coverage_pct"]
-            else:
-                limit = coverage = 0.0
+        for buyer_id, (policy, decision, added) in terms.items():
+            profile = profiles.get(buyer_id, {})
+            limit, coverage, reason = (
+                self._layer_cover(
+                    policy, decision, profile, experience, buyer_id, to_company, date
+                )
+                if policy
+                else (0.0, 0.0, "")
+            )
+            added_limit = sum(
+                self._layer_cover(
+                    added_policy,
+                    added_decision,
+                    profile,
+                    experience,
+                    buyer_id,
+                    to_company,
+                    date,
+                )[0]
+                for added_policy, added_decision in added
+            )
+            if (
+                reason in EXCLUDED_BUYERS
+                and not added_limit
+                # A policy may insure private persons, on named limits only.
+                and not (
+                    reason == "private_person" and policy["private_buyers_insured"]
+                )
+            ):
+                policy = None  # outside the policy: not insured, not blocked
             vat_included = not policy or policy["vat_covered"]
             covers[buyer_id] = BuyerCover(
                 buyer_id=buyer_id,
                 policy=Policy.browse(policy["id"] if policy else ()),
                 decision=Limit.browse(decision["id"] if decision else ()),
-                limit=company.currency_id.round(limit),
+                limit=company.currency_id.round(limit + added_limit),
                 coverage_pct=coverage or 0.0,
                 receivables=self._sum_converted(
-                    receivables[buyer_id], to_company, vat_included, company
+                    receivables[buyer_id], exposure_rates, vat_included, company
                 ),
                 uninvoiced=self._sum_converted(
-                    uninvoiced[buyer_id], to_company, vat_included, company
+                    uninvoiced[buyer_id], exposure_rates, vat_included, company
                 ),
                 vat_included=vat_included,
                 stopped=buyer_id in stopped,
                 enforcement_mode=policy["enforcement_mode"] if policy else False,
+                stopped_since=stopped.get(buyer_id),
+                no_cover_reason=reason,
+                added_limit=company.currency_id.round(added_limit),
             )
         return covers, buyer_of
 
     @api.model
+    def _layer_cover(
+        self, policy, decision, profile, experience, buyer_id, to_company, date
+    ):
+        """``(limit, coverage %, why no discretionary cover)`` one policy
+        gives a buyer: its named decision, else its discretionary limit when
+        the buyer meets the policy's conditions. Amounts in company currency."""
+        if decision:
+            return (
+                (decision["insured_amount"] or 0.0)
+                * to_company[decision["currency_id"]],
+                decision["coverage_pct"],
+                "",
+            )
+        reason = self._discretionary_refusal(
+            policy,
+            profile,
+            experience.get((buyer_id, policy["id"]), 0.0),
+            to_company,
+            date,
+        )
+        if reason:
+            return 0.0, 0.0, reason
+        return (
+            (policy["discretionary_limit"] or 0.0) * to_company[policy["currency_id"]],
+            policy["discretionary_coverage_pct"],
+            "",
+        )
+
+    @api.model
+    def _discretionary_refusal(self, policy, profile, largest_paid, to_company, date):
+        """Why ``policy`` gives the buyer no discretionary cover on ``date``
+        (a code of NO_COVER_REASONS), or ''.
+
+        ``profile`` is the buyer's row of :meth:`_cover_query`,
+        ``largest_paid`` its largest invoice (company currency) paid in time
+        within the policy's months.
+        """
+        if not profile.get("is_company"):
+            return "private_person"
+        if policy["discretionary_exclude_public"] and profile.get("public"):
+            return "public_buyer"
+        if policy["discretionary_exclude_affiliates"] and profile.get("affiliate"):
+            return "affiliate"
+        if policy["discretionary_condition"] != "experience":
+            return ""
+        report = fields.Date.to_date(profile.get("credit_report_date"))
+        if (
+            report
+            and date - relativedelta(months=policy["credit_report_months"])
+            < report
+            <= date
+        ):
+            return ""
+        minimum = (policy["experience_min_amount"] or 0.0) * to_company[
+            policy["currency_id"]
+        ]
+        if largest_paid and largest_paid >= minimum:
+            return ""
+        return "no_experience"
+
+    @api.model
     def _cover_terms(self, buyer_ids, policies, decisions, company, date):
-        """``{buyer id: (policy, decision)}``: which policy and which named
-        decision (rows of :meth:`_cover_query`, ``None`` when none) give each
-        buyer its cover, in ``buyer_ids`` order.
+        """``{buyer id: (policy, decision, added)}``: which policy and which
+        named decision (rows of :meth:`_cover_query`, ``None`` when none) give
+        each buyer its cover, in ``buyer_ids`` order; ``added`` are
+        ``(policy, decision)`` pairs whose limits add to it (another policy's
+        cover on top, as an export policy's).
 
         ``policies`` are the policies in force; ``decisions`` maps a buyer to
         its decisions in force, the latest of each policy. A buyer's latest
         decision applies; without one, the global policy covers it.
         """
         policy_of = {policy["id"]: policy for policy in policies}
-        global_policy = max(
-            (policy for policy in policies if policy["policy_type"] == "global"),
-            key=lambda p: (p["date_start"], p["id"]),
-            default=None,
-        )
+        global_policy = self._global_policy(policies)
         terms = {}
         for buyer_id in buyer_ids:
             decision = self._latest_decision(decisions.get(buyer_id, ()))
             terms[buyer_id] = (
-                (policy_of[decision["policy_id"]], decision)
+                (policy_of[decision["policy_id"]], decision, ())
                 if decision
-                else (global_policy, None)
+                else (global_policy, None, ())
             )
         return terms
+
+    @staticmethod
+    def _global_policy(policies):
+        """The global policy among policy rows (one at a time), or None."""
+        return max(
+            (policy for policy in policies if policy["policy_type"] == "global"),
+            key=lambda p: (p["date_start"], p["id"]),
+            default=None,
+        )
 
     @api.model
     def _blanket_policy_types(self):
@@ -450,8 +614,10 @@ class CreditInsuranceCover(models.AbstractModel):
         """Everything a cover needs, in one statement: the buyer of each
         partner, the policies and named decisions in force (the latest of each
         policy naming a buyer; :meth:`_cover_terms` chooses), open receivables,
-        orders not yet invoiced and stops of deliveries. The arguments are
-        values, or the function's parameters (SQL)."""
+        orders not yet invoiced, stops of deliveries, and what the conditions
+        of the discretionary cover look at (the buyer's profile and payment
+        experience). The arguments are values, or the function's parameters
+        (SQL)."""
         Limit = self.env["credit.insurance.limit"].sudo()
         decisions = Limit._search(
             [
@@ -478,7 +644,11 @@ class CreditInsuranceCover(models.AbstractModel):
             ), policy AS (
                 SELECT id, policy_type, date_start, currency_id,
                        discretionary_limit, discretionary_coverage_pct,
-                       vat_covered, enforcement_mode
+                       vat_covered, enforcement_mode, discretionary_condition,
+                       discretionary_exclude_public,
+                       discretionary_exclude_affiliates, experience_min_amount,
+                       experience_payment_days, experience_months,
+                       credit_report_months, private_buyers_insured
                   FROM credit_insurance_policy WHERE id IN %(policies)s
             ), decision AS (
                 SELECT DISTINCT ON (partner_id, policy_id)
@@ -500,11 +670,52 @@ class CreditInsuranceCover(models.AbstractModel):
              UNION ALL
             SELECT 'order', *, NULL FROM (%(orders)s) AS uninvoiced
              UNION ALL
-            SELECT 'stop', id, NULL, NULL, NULL, NULL
+            SELECT 'stop', id, NULL, NULL, NULL,
+                   jsonb_build_object(
+                       'date', credit_insurance_stop_date ->> %(company_id)s::text)
               FROM res_partner
              WHERE id IN (SELECT buyer_id FROM buyer)
                -- company-dependent: one value per company id
                AND (credit_insurance_stop ->> %(company_id)s::text)::boolean
+             UNION ALL
+            -- what the conditions of the discretionary cover look at
+            SELECT 'profile', id, NULL, NULL, NULL,
+                   jsonb_build_object(
+                       'is_company', COALESCE(is_company, FALSE),
+                       'public', COALESCE(credit_insurance_public_buyer, FALSE),
+                       'affiliate', COALESCE(credit_insurance_affiliate, FALSE)
+                            OR id IN (SELECT partner_id FROM res_company),
+                       'credit_report_date', credit_insurance_credit_report_date)
+              FROM res_partner
+             WHERE id IN (SELECT buyer_id FROM buyer)
+               AND EXISTS (SELECT FROM policy)
+             UNION ALL
+            -- payment experience: the largest invoice paid within the days
+            -- allowed after its due date, in the policy's last months
+            SELECT 'experience', move.commercial_partner_id, NULL,
+                   MAX(move.amount_total_signed), NULL,
+                   jsonb_build_object('policy_id', policy.id)
+              FROM policy
+              JOIN account_move move
+                ON move.commercial_partner_id IN (SELECT buyer_id FROM buyer)
+               AND move.company_id = %(company_id)s
+               AND move.move_type = 'out_invoice'
+               AND move.state = 'posted'
+               AND move.payment_state IN ('paid', 'in_payment')
+             CROSS JOIN LATERAL (
+                    SELECT MAX(reconciled.max_date) AS paid_on
+                      FROM account_move_line line
+                      JOIN account_partial_reconcile reconciled
+                        ON reconciled.debit_move_id = line.id
+                     WHERE line.move_id = move.id
+                   ) payment
+             WHERE policy.discretionary_condition = 'experience'
+               AND payment.paid_on <= move.invoice_date_due
+                                      + policy.experience_payment_days
+               AND payment.paid_on <= %(date)s
+               AND payment.paid_on > %(date)s::date
+                   - make_interval(months => policy.experience_months)
+          GROUP BY move.commercial_partner_id, policy.id
             """,
             partner_ids=partner_ids,
             policies=self._policies_query(company_id, date),
@@ -514,6 +725,7 @@ class CreditInsuranceCover(models.AbstractModel):
             ),
             orders=self._uninvoiced_orders_query(company_id, exposed, excluded_orders),
             company_id=company_id,
+            date=date,
         )
 
     @api.model
@@ -664,17 +876,23 @@ class CreditInsuranceCover(models.AbstractModel):
         if not documents:
             return []
         company = self.env.company.sudo()
+        today = fields.Date.context_today(self)
         partners = self.env["res.partner"].union(
             *(document.partner for document in documents)
         )
-        covers, buyer_of = self._compute_covers(
-            partners,
-            date=fields.Date.context_today(self),
-            exclude_moves=exclude_moves,
-            exclude_orders=exclude_orders,
-            insured_only=True,
-            lock=lock,
-        )
+        # The limits in force on each delivery date (usually one: today); the
+        # exposure is today's.
+        covers_on = {}
+        for day in sorted({document.delivery_date or today for document in documents}):
+            covers_on[day] = self._compute_covers(
+                partners,
+                date=day,
+                exclude_moves=exclude_moves,
+                exclude_orders=exclude_orders,
+                insured_only=True,
+                lock=lock and not covers_on,
+                rate_date=today,
+            )
         rates = {
             date: self._conversion_rates(
                 company,
@@ -692,6 +910,7 @@ class CreditInsuranceCover(models.AbstractModel):
         consumed = defaultdict(float)
         checks = []
         for document in documents:
+            covers, buyer_of = covers_on[document.delivery_date or today]
             buyer_id = buyer_of.get(document.partner._origin.id)
             if not buyer_id:
                 # No saved customer yet, which Odoo refuses by itself: a check
@@ -721,6 +940,135 @@ class CreditInsuranceCover(models.AbstractModel):
             if cumulative:
                 consumed[buyer.id] += amount
         return checks
+
+    # ------------------------------------------------- insured part of invoices
+
+    @api.model
+    def _allocate_insured_amounts(self, buyers):
+        """Share each buyer's limits among its open invoices and record the
+        insured part of each (``credit_insurance_insured_amount``).
+
+        The rule (readme/USAGE.md, "Insured part of an invoice"): the open
+        invoices of a buyer under a policy, oldest delivery first, each take
+        what its own limit (the one in force on its delivery date, fixed at
+        posting) leaves after the insured parts of the older ones, up to what
+        is still owed on it (VAT as the policy says). An invoice over the limit
+        thus becomes insured as older invoices are paid; a reduction only
+        binds the invoices delivered after it. Disputed invoices, invoices
+        under a stop of deliveries, with a term above the maximum or whose
+        cover is lost take nothing.
+
+        One query for any batch of buyers, one update of the invoices whose
+        insured part changed. Called when invoices are posted or reset, when
+        payments are reconciled or undone, when disputes, lost covers or
+        late decisions change what is insured.
+        """
+        buyer_ids = buyers._origin.commercial_partner_id.ids
+        if not buyer_ids:
+            return
+        Move = self.env["account.move"]
+        Move.flush_model(
+            [
+                "commercial_partner_id",
+                "company_id",
+                "move_type",
+                "state",
+                "invoice_date",
+                "amount_residual_signed",
+                "amount_total_signed",
+                "amount_untaxed_signed",
+                "credit_insurance_policy_id",
+                "credit_insurance_delivery_limit",
+                "credit_insurance_insurable_amount",
+                "credit_insurance_insured_amount",
+                "credit_insurance_stopped",
+                "credit_insurance_term_exceeded",
+                "credit_insurance_cover_lost",
+                "credit_insurance_disputed",
+            ]
+        )
+        self.env["credit.insurance.policy"].flush_model(["vat_covered"])
+        rows = self.env.execute_query(
+            SQL(
+                """
+                SELECT move.id, move.company_id, move.commercial_partner_id,
+                       move.credit_insurance_policy_id,
+                       COALESCE(move.credit_insurance_delivery_limit, 0),
+                       COALESCE(move.credit_insurance_insurable_amount, 0),
+                       move.amount_residual_signed
+                       * CASE WHEN policy.vat_covered OR move.amount_total_signed = 0
+                              THEN 1
+                              ELSE move.amount_untaxed_signed
+                                   / move.amount_total_signed END,
+                       move.state = 'posted'
+                       AND policy.id IS NOT NULL
+                       AND NOT COALESCE(move.credit_insurance_stopped, FALSE)
+                       AND NOT COALESCE(move.credit_insurance_term_exceeded, FALSE)
+                       AND NOT COALESCE(move.credit_insurance_cover_lost, FALSE)
+                       AND NOT COALESCE(move.credit_insurance_disputed, FALSE),
+                       COALESCE(move.credit_insurance_insured_amount, 0)
+                  FROM account_move move
+             LEFT JOIN credit_insurance_policy policy
+                    ON policy.id = move.credit_insurance_policy_id
+                 WHERE move.commercial_partner_id = ANY(%(buyer_ids)s)
+                   AND move.move_type = 'out_invoice'
+                   AND (move.state = 'posted'
+                        AND policy.id IS NOT NULL
+                        AND move.amount_residual_signed != 0
+                        OR COALESCE(move.credit_insurance_insured_amount, 0) != 0)
+              ORDER BY move.company_id, move.commercial_partner_id,
+                       move.credit_insurance_policy_id, move.invoice_date, move.id
+                """,
+                buyer_ids=buyer_ids,
+            )
+        )
+        currencies = {
+            company.id: company.currency_id
+            for company in self.env["res.company"]
+            .sudo()
+            .browse({row[1] for row in rows})
+        }
+        used = defaultdict(float)  # {(company, buyer, policy): insured so far}
+        changed = {}
+        for (
+            move_id,
+            company_id,
+            buyer_id,
+            policy_id,
+            limit,
+            insurable,
+            owed,
+            takes_cover,
+            recorded,
+        ) in rows:
+            currency = currencies[company_id]
+            insured = 0.0
+            if takes_cover:
+                key = (company_id, buyer_id, policy_id)
+                room = max(limit - used[key], 0.0)
+                insured = currency.round(min(max(owed, 0.0), insurable, room))
+                used[key] += insured
+            if currency.compare_amounts(insured, recorded):
+                changed[move_id] = insured
+        if not changed:
+            return
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE account_move move
+                   SET credit_insurance_insured_amount = insured.amount
+                  FROM (VALUES %s) AS insured(id, amount)
+                 WHERE move.id = insured.id
+                """,
+                SQL(", ").join(
+                    SQL("(%s, %s::numeric)", move_id, amount)
+                    for move_id, amount in changed.items()
+                ),
+            )
+        )
+        moves = Move.browse(changed)
+        moves.invalidate_recordset(["credit_insurance_insured_amount"])
+        moves.modified(["credit_insurance_insured_amount"])
 
     @api.model
     def _user_env(self):

@@ -150,14 +150,23 @@ class CreditInsuranceDashboard(models.AbstractModel):
 
     @api.model
     def _deadline_domain(self, today):
-        """Insured invoices still unpaid whose declaration deadline is near."""
+        """Insured invoices with an instalment overdue and unpaid, whose
+        declaration deadline (the next instalment's) is near."""
         return [
             ("company_id", "=", self.env.company.id),
             ("move_type", "=", "out_invoice"),
             ("state", "=", "posted"),
             ("payment_state", "in", ("not_paid", "partial")),
             ("credit_insurance_policy_id", "!=", False),
-            ("invoice_date_due", "<", today),
+            (
+                "line_ids",
+                "any",
+                [
+                    ("account_id.account_type", "=", "asset_receivable"),
+                    ("reconciled", "=", False),
+                    ("date_maturity", "<", today),
+                ],
+            ),
             (
                 "credit_insurance_declaration_deadline",
                 "<=",

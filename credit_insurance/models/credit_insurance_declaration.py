@@ -38,8 +38,8 @@ from ..providers import (
     OverdueInvoice,
     ProviderOperationUnavailable,
 )
+from .account_move import COVERED_STATES
 from .credit_insurance_insurer import can_commit
-from .res_partner import MANAGED_FIELDS
 
 _logger = logging.getLogger(__name__)
 
@@ -254,6 +254,39 @@ class CreditInsuranceDeclaration(models.Model):
     previous_due_date = fields.Date(
         string="Due date before the extension", readonly=True, copy=False
     )
+    extension_free = fields.Boolean(
+        string="Free extension",
+        readonly=True,
+        copy=False,
+        help="Within the policy's free extension days: the new due date took "
+        "effect at once; the insurer is told. Other extensions take effect "
+        "once the insurer accepts them.",
+    )
+    extension_applied_date = fields.Date(
+        string="New due date in force since",
+        readonly=True,
+        copy=False,
+        tracking=True,
+    )
+    extension_status = fields.Selection(
+        [
+            ("in_force", "In force"),
+            ("awaiting", "Awaiting the insurer"),
+            ("refused", "Not granted"),
+            ("not_applied", "Accepted too late: not applied"),
+        ],
+        string="Extension",
+        compute="_compute_extension_status",
+    )
+    deadline_model = fields.Selection(
+        related="policy_id.deadline_model", string="Deadline counted from"
+    )
+    deadline_basis = fields.Char(
+        string="How the deadline is counted",
+        compute="_compute_deadline_basis",
+        help="The instalment whose deadline comes first, and what its deadline "
+        "counts from.",
+    )
     # Exchange with the insurer
     idempotency_key = fields.Char(
         string="Idempotency key",
@@ -394,6 +427,40 @@ class CreditInsuranceDeclaration(models.Model):
                 declaration.next_deadline
                 - timedelta(days=declaration.policy_id.declaration_alert_days)
                 if declaration.next_deadline
+                else False
+            )
+
+    @api.depends("category", "state", "extension_free", "extension_applied_date")
+    def _compute_extension_status(self):
+        for declaration in self:
+            if declaration.category != "extension":
+                status = False
+            elif declaration.extension_applied_date:
+                status = "in_force"
+            elif declaration.state in ("refused", "cancelled"):
+                status = "refused"
+            elif declaration.state in ("acknowledged", "settled"):
+                status = "not_applied"
+            else:
+                status = "awaiting"
+            declaration.extension_status = status
+
+    @api.depends_context("lang")
+    @api.depends("line_ids.deadline", "next_deadline", "deadline")
+    def _compute_deadline_basis(self):
+        for declaration in self:
+            target = declaration.next_deadline or declaration.deadline
+            line = declaration.line_ids.filtered(
+                lambda line, target=target: line.deadline == target
+            )[:1]
+            declaration.deadline_basis = (
+                self.env._(
+                    "%(invoice)s, instalment %(instalment)s: %(basis)s",
+                    invoice=line.move_id.name,
+                    instalment=line.instalment_label,
+                    basis=line.move_line_id.sudo()._credit_insurance_deadline_basis(),
+                )
+                if line and line.move_line_id
                 else False
             )
 
@@ -658,9 +725,10 @@ class CreditInsuranceDeclaration(models.Model):
         return True
 
     def action_lift_stop(self):
-        """The insurer allows deliveries again: lift the stop this declaration set."""
+        """The insurer allows deliveries again: a credit manager lifts the
+        stop this declaration set."""
         self._check_manager()
-        self._lift_stop(force=True)
+        self._lift_stop()
         return True
 
     # ------------------------------------------------------ scheduled job
@@ -677,6 +745,7 @@ class CreditInsuranceDeclaration(models.Model):
         self._cancel_paid_before_filing()
         self._flag_manual_updates()
         more_to_watch = self._watch_deadlines()
+        self._stop_long_overdues()
         self._commit()
         done = self._exchange_batch(batch_size)
         remaining = self.search_count(self._exchange_due_domain())
@@ -698,39 +767,47 @@ class CreditInsuranceDeclaration(models.Model):
 
     @api.model
     def _overdue_invoices_to_declare(self, limit):
-        """``[(move, company, buyer, policy ids)]``: posted, insured, not
-        disputed customer invoices, open, whose trigger (due date + the
+        """``[(instalment, invoice, company, buyer, policy ids)]``: the due
+        dates (instalments, the receivable lines) of posted customer invoices
+        of an insured buyer (a limit at delivery), whatever part of them is
+        insured, not disputed, still open, whose trigger (due date + the
         policy's days) is reached, and never declared: no declaration holds
         them that is open, reached the insurer (whatever became of it since:
-        settled, claim, refusal) or was abandoned by a credit manager. Only
-        a declaration closed because the invoice was paid before its filing
-        leaves it free, should that payment be undone."""
+        claim, refusal) or was abandoned by a credit manager. A declaration
+        closed because the instalment was paid (before its filing, or after,
+        settled) leaves it free, should that payment be undone (a bounced
+        cheque)."""
         today = fields.Date.context_today(self)
         self.env.flush_all()
         self.env.cr.execute(
             SQL(
                 """
-                SELECT m.id, m.company_id, m.commercial_partner_id,
+                SELECT line.id, m.id, m.company_id, m.commercial_partner_id,
                        m.credit_insurance_policy_id
-                  FROM account_move m
+                  FROM account_move_line line
+                  JOIN account_move m ON m.id = line.move_id
+                  JOIN account_account account
+                    ON account.id = line.account_id
+                   AND account.account_type = 'asset_receivable'
                   JOIN credit_insurance_policy p
                     ON p.id = m.credit_insurance_policy_id AND p.active
                  WHERE m.move_type = 'out_invoice'
                    AND m.state = 'posted'
-                   AND m.amount_residual > 0
-                   AND m.credit_insurance_cover_state IN ('full', 'partial', 'lost')
+                   AND line.amount_residual > 0
+                   AND m.credit_insurance_delivery_limit > 0
                    AND NOT COALESCE(m.credit_insurance_disputed, FALSE)
-                   AND COALESCE(m.credit_insurance_extended_due_date,
-                                m.invoice_date_due)
+                   AND COALESCE(line.credit_insurance_extended_due_date,
+                                line.date_maturity)
                        + GREATEST(p.declaration_trigger_days, 1) <= %(today)s
                    AND NOT EXISTS (
                         SELECT 1 FROM credit_insurance_declaration_line l
                           JOIN credit_insurance_declaration d
                             ON d.id = l.declaration_id
-                         WHERE l.move_id = m.id AND l.category = 'overdue'
-                           AND (d.is_open OR l.date_filed IS NOT NULL
-                                OR d.abandoned))
-                 ORDER BY m.credit_insurance_declaration_deadline, m.id
+                         WHERE l.move_line_id = line.id AND l.category = 'overdue'
+                           AND (d.is_open OR d.abandoned
+                                OR (l.date_filed IS NOT NULL
+                                    AND d.state != 'settled')))
+                 ORDER BY line.credit_insurance_declaration_deadline, line.id
                  LIMIT %(limit)s
                 """,
                 today=today,
@@ -741,10 +818,10 @@ class CreditInsuranceDeclaration(models.Model):
 
     @api.model
     def _prepare_overdue_declarations(self, limit=INVOICES_PER_RUN):
-        """Gather the overdue invoices to declare into their buyer's open
+        """Gather the overdue instalments to declare into their buyer's open
         declaration (created when there is none).
 
-        :return: ``(declarations touched, more invoices waiting)``.
+        :return: ``(declarations touched, more instalments waiting)``.
         """
         self.env.cr.execute(SQL("SELECT pg_try_advisory_xact_lock(%s)", PREPARE_LOCK))
         if not self.env.cr.fetchone()[0]:
@@ -755,8 +832,10 @@ class CreditInsuranceDeclaration(models.Model):
         if not rows:
             return 0, False
         groups = {}
-        for move_id, company_id, partner_id, policy_id in rows:
-            groups.setdefault((company_id, partner_id, policy_id), []).append(move_id)
+        for line_id, move_id, company_id, partner_id, policy_id in rows:
+            groups.setdefault((company_id, partner_id, policy_id), []).append(
+                {"move_id": move_id, "move_line_id": line_id}
+            )
         existing = self.search(
             [
                 ("category", "=", "overdue"),
@@ -771,14 +850,16 @@ class CreditInsuranceDeclaration(models.Model):
         Line = self.env["credit.insurance.declaration.line"]
         new_vals, added = [], {}  # {declaration id: invoice ids added}
         line_vals = []
-        for key, move_ids in groups.items():
+        for key, instalments in groups.items():
             declaration = by_key.get(key)
             if declaration:
                 line_vals += [
-                    {"declaration_id": declaration.id, "move_id": move_id}
-                    for move_id in move_ids
+                    {"declaration_id": declaration.id, **instalment}
+                    for instalment in instalments
                 ]
-                added.setdefault(declaration.id, []).extend(move_ids)
+                added.setdefault(declaration.id, []).extend(
+                    instalment["move_id"] for instalment in instalments
+                )
             else:
                 new_vals.append(
                     {
@@ -786,7 +867,7 @@ class CreditInsuranceDeclaration(models.Model):
                         "partner_id": key[1],
                         "policy_id": key[2],
                         "state": "to_file",
-                        "line_ids": [{"move_id": move_id} for move_id in move_ids],
+                        "line_ids": instalments,
                     }
                 )
         Line.create(line_vals)
@@ -812,13 +893,15 @@ class CreditInsuranceDeclaration(models.Model):
             {
                 declaration_id: self.env._(
                     "Overdue invoices of the buyer added: %(invoices)s.",
-                    invoices=", ".join(names[move_id] for move_id in move_ids),
+                    invoices=", ".join(
+                        dict.fromkeys(names[move_id] for move_id in move_ids)
+                    ),
                 )
                 for declaration_id, move_ids in added.items()
             },
         )
         _logger.info(
-            "Overdue declarations: %s created, %s completed (%s invoices)",
+            "Overdue declarations: %s created, %s completed (%s instalments)",
             len(created),
             len(added),
             len(rows),
@@ -868,6 +951,59 @@ class CreditInsuranceDeclaration(models.Model):
         ).filtered(lambda d: d.alerted_deadline != d.next_deadline)
         to_alert._alert_deadline()
         return self._record_cover_lost(limit)
+
+    @api.model
+    def _stop_long_overdues(self):
+        """Stop deliveries to the buyers still owing an instalment the
+        policy's months after its due date (Atradius: "usually 2 months after
+        the oldest unpaid due date"; a policy parameter, 0 for none)."""
+        today = fields.Date.context_today(self)
+        self.env.flush_all()
+        rows = self.env.execute_query(
+            SQL(
+                """
+                SELECT m.company_id, m.commercial_partner_id, p.id,
+                       MIN(COALESCE(line.credit_insurance_extended_due_date,
+                                    line.date_maturity))
+                  FROM account_move_line line
+                  JOIN account_move m ON m.id = line.move_id
+                  JOIN account_account account
+                    ON account.id = line.account_id
+                   AND account.account_type = 'asset_receivable'
+                  JOIN credit_insurance_policy p
+                    ON p.id = m.credit_insurance_policy_id
+                   AND p.active AND p.stop_after_months > 0
+                  JOIN res_partner buyer ON buyer.id = m.commercial_partner_id
+                 WHERE m.move_type = 'out_invoice'
+                   AND m.state = 'posted'
+                   AND line.amount_residual > 0
+                   AND NOT COALESCE(m.credit_insurance_disputed, FALSE)
+                   AND NOT COALESCE(
+                        (buyer.credit_insurance_stop ->> m.company_id::text)::boolean,
+                        FALSE)
+              GROUP BY m.company_id, m.commercial_partner_id, p.id, p.stop_after_months
+                HAVING MIN(COALESCE(line.credit_insurance_extended_due_date,
+                                    line.date_maturity))
+                       + make_interval(months => p.stop_after_months) <= %(today)s
+                """,
+                today=today,
+            )
+        )
+        Company = self.env["res.company"]
+        Partner = self.env["res.partner"]
+        Policy = self.env["credit.insurance.policy"]
+        for company_id, buyer_id, policy_id, oldest in rows:
+            policy = Policy.browse(policy_id)
+            Partner.browse(buyer_id)._credit_insurance_stop_deliveries(
+                Company.browse(company_id),
+                self.env._(
+                    "Unpaid since %(date)s: policy %(policy)s stops deliveries "
+                    "%(months)s months after the oldest unpaid due date",
+                    date=format_date(self.env, oldest),
+                    policy=policy.display_name,
+                    months=policy.stop_after_months,
+                ),
+            )
 
     def _alert_deadline(self):
         """An activity and an e-mail for each credit manager, once per deadline."""
@@ -924,30 +1060,36 @@ class CreditInsuranceDeclaration(models.Model):
 
     @api.model
     def _record_cover_lost(self, limit):
-        """Invoices whose deadline passed without being declared lose their
-        cover: said on the invoice, the buyer and the declaration."""
+        """Invoices with an instalment whose deadline passed without being
+        declared lose their cover, for good: said on the invoice, the buyer
+        and the declaration. Disputed invoices wait for the dispute's end."""
         today = fields.Date.context_today(self)
         self.env.flush_all()
         self.env.cr.execute(
             SQL(
                 """
-                SELECT m.id
-                  FROM account_move m
+                SELECT DISTINCT m.id
+                  FROM account_move_line line
+                  JOIN account_move m ON m.id = line.move_id
+                  JOIN account_account account
+                    ON account.id = line.account_id
+                   AND account.account_type = 'asset_receivable'
                   JOIN credit_insurance_policy p
                     ON p.id = m.credit_insurance_policy_id AND p.active
                  WHERE m.move_type = 'out_invoice'
                    AND m.state = 'posted'
-                   AND m.amount_residual > 0
-                   AND m.credit_insurance_cover_state IN ('full', 'partial')
-                   AND m.credit_insurance_declaration_deadline < %(today)s
+                   AND line.amount_residual > 0
+                   AND m.credit_insurance_cover_state IN %(covered)s
+                   AND line.credit_insurance_declaration_deadline < %(today)s
                    AND NOT EXISTS (
                         SELECT 1 FROM credit_insurance_declaration_line l
-                         WHERE l.move_id = m.id AND l.category = 'overdue'
+                         WHERE l.move_line_id = line.id AND l.category = 'overdue'
                            AND l.date_filed IS NOT NULL)
                  ORDER BY m.id
                  LIMIT %(limit)s
                 """,
                 today=today,
+                covered=COVERED_STATES,
                 limit=limit + 1,
             )
         )
@@ -1469,6 +1611,8 @@ class CreditInsuranceDeclaration(models.Model):
             self._stop_deliveries()
         elif self.state == "refused":
             self._revert_extension()
+        elif self.state == "acknowledged":
+            self._apply_extension()
 
     @api.depends("insurer_id.exchanges_confirmed", "insurer_id.provider")
     def _compute_exchange_unconfirmed(self):
@@ -1621,9 +1765,11 @@ class CreditInsuranceDeclaration(models.Model):
         }[state]
         log_note(self, body)
         if state == "settled":
-            self._lift_stop()
+            self._propose_lifting_stop()
         if state == "refused" and self.category == "extension":
             self._revert_extension()
+        if state == "acknowledged" and self.category == "extension":
+            self._apply_extension()
 
     # -- failures
 
@@ -1655,67 +1801,69 @@ class CreditInsuranceDeclaration(models.Model):
     # ------------------------------------------------- stop of deliveries
 
     def _stop_deliveries(self):
-        """A declared overdue stops deliveries to the buyer (orders refused)."""
+        """A declared overdue stops deliveries to the buyer (orders refused,
+        new invoices not insured)."""
         for declaration in self.filtered(lambda d: d.category == "overdue"):
-            buyer = declaration.partner_id.with_company(declaration.company_id).sudo()
-            # Only these two (a partner's other fields are costly to read).
-            buyer.fetch(MANAGED_FIELDS)
-            if buyer.credit_insurance_stop:
-                continue  # already stopped, by a person or another declaration
             reason = self.env._(
                 "Overdue declared to %(insurer)s (%(declaration)s)",
                 insurer=declaration.insurer_id.name,
                 declaration=declaration.name,
             )
-            # Logged below with the reason: no tracking message besides.
-            buyer.with_context(tracking_disable=True).write(
-                {"credit_insurance_stop": True, "credit_insurance_stop_reason": reason}
-            )
-            declaration.stop_reason = reason
-            log_note(
-                buyer,
-                self.env._(
-                    "Stop of deliveries (%(company)s): %(reason)s. New orders are "
-                    "refused until a credit manager lifts it or the insurer "
-                    "allows.",
-                    company=declaration.company_id.name,
-                    reason=reason,
-                ),
-            )
+            if declaration.partner_id._credit_insurance_stop_deliveries(
+                declaration.company_id, reason
+            ):
+                declaration.stop_reason = reason
 
-    def _lift_stop(self, force=False):
-        """Lift the stop this declaration set, unless a person changed it or
-        another filed declaration of the buyer still needs it."""
+    def _propose_lifting_stop(self):
+        """Settled: lifting the stop this declaration set is a credit
+        manager's act (when the insurer allows), not the system's."""
         for declaration in self.filtered("stop_reason"):
             buyer = declaration.partner_id.with_company(declaration.company_id).sudo()
-            reason, declaration.stop_reason = declaration.stop_reason, False
-            still_needed = self.search_count(
-                [
-                    ("id", "!=", declaration.id),
-                    ("partner_id", "=", declaration.partner_id.id),
-                    ("company_id", "=", declaration.company_id.id),
-                    ("state", "in", FILED_STATES),
-                    ("category", "=", "overdue"),
-                ]
-            )
-            if not buyer.credit_insurance_stop or (
-                not force
-                and (still_needed or buyer.credit_insurance_stop_reason != reason)
+            if (
+                not buyer.credit_insurance_stop
+                or buyer.credit_insurance_stop_reason != declaration.stop_reason
             ):
                 continue
-            buyer.with_context(tracking_disable=True).write(
-                {"credit_insurance_stop": False, "credit_insurance_stop_reason": False}
-            )
-            log_note(
-                buyer,
-                self.env._(
-                    "Stop of deliveries lifted (%(company)s): declaration "
-                    "%(declaration)s is %(state)s.",
-                    company=declaration.company_id.name,
-                    declaration=declaration.name,
-                    state=declaration._state_label(),
-                ),
-            )
+            for user in declaration.company_id._credit_insurance_managers():
+                declaration.activity_schedule(
+                    "mail.mail_activity_data_todo",
+                    summary=self.env._(
+                        "Lift the stop of deliveries? %(buyer)s",
+                        buyer=declaration.partner_id.name,
+                    ),
+                    note=self.env._(
+                        "Declaration %(declaration)s is settled. If %(insurer)s "
+                        "allows deliveries to %(buyer)s again, press 'Lift the "
+                        "stop of deliveries' on the declaration.",
+                        declaration=declaration.name,
+                        insurer=declaration.insurer_id.name,
+                        buyer=declaration.partner_id.name,
+                    ),
+                    user_id=user.id,
+                )
+
+    def _lift_stop(self):
+        """A credit manager lifts the stop this declaration set (the insurer
+        allows deliveries again); traced on the buyer by who did it."""
+        for declaration in self.filtered("stop_reason"):
+            buyer = declaration.partner_id.with_company(declaration.company_id)
+            reason, declaration.stop_reason = declaration.stop_reason, False
+            if buyer.credit_insurance_stop:
+                buyer.with_context(tracking_disable=True).write(
+                    {
+                        "credit_insurance_stop": False,
+                        "credit_insurance_stop_reason": False,
+                        "credit_insurance_stop_date": False,
+                    }
+                )
+                log_note(
+                    declaration,
+                    self.env._(
+                        "Stop of deliveries lifted by %(user)s (it was: %(reason)s).",
+                        user=self.env.user.name,
+                        reason=reason,
+                    ),
+                )
 
     def _state_label(self):
         self.ensure_one()
@@ -1724,28 +1872,106 @@ class CreditInsuranceDeclaration(models.Model):
     # ------------------------------------------------------------ extensions
 
     def _revert_extension(self):
-        """An extension refused or withdrawn: the invoice's due date (and its
-        declaration deadline) go back to what they were."""
+        """An extension refused or withdrawn: a due date it had moved (a free
+        extension) goes back to what it was, and the deadline with it."""
         for declaration in self.filtered(lambda d: d.category == "extension"):
-            move = declaration.line_ids.move_id.sudo()
+            instalment = declaration.line_ids.move_line_id.sudo()
+            if not declaration.extension_applied_date:
+                log_note(
+                    instalment.move_id,
+                    self.env._(
+                        "Extension to %(date)s not granted (%(declaration)s): the "
+                        "due date stays %(due)s.",
+                        date=format_date(self.env, declaration.requested_due_date),
+                        declaration=declaration.name,
+                        due=format_date(self.env, declaration.previous_due_date),
+                    ),
+                )
+                continue
+            declaration.extension_applied_date = False
             if (
-                move.credit_insurance_extended_due_date
+                instalment.credit_insurance_extended_due_date
                 != declaration.requested_due_date
             ):
                 continue  # another extension since
-            previous = (
-                declaration.previous_due_date
-                if declaration.previous_due_date != move.invoice_date_due
-                else False
+            previous = declaration.previous_due_date
+            instalment.credit_insurance_extended_due_date = (
+                previous if previous != instalment.date_maturity else False
             )
-            move.credit_insurance_extended_due_date = previous
             log_note(
-                move,
+                instalment.move_id,
                 self.env._(
                     "Extension to %(date)s not granted (%(declaration)s): the due "
                     "date is %(due)s again.",
                     date=format_date(self.env, declaration.requested_due_date),
                     declaration=declaration.name,
-                    due=format_date(self.env, declaration.previous_due_date),
+                    due=format_date(self.env, previous),
                 ),
             )
+
+    def _apply_extension(self):
+        """The new due date takes effect: at once for a free extension, on
+        the insurer's acceptance for the others; never once the deadline of
+        the due date it extends has passed."""
+        today = fields.Date.context_today(self)
+        for declaration in self.filtered(
+            lambda d: d.category == "extension" and not d.extension_applied_date
+        ):
+            instalment = declaration.line_ids.move_line_id.sudo()
+            move = instalment.move_id
+            deadline = instalment.credit_insurance_declaration_deadline
+            overdue = instalment._credit_insurance_overdue_line()
+            if (
+                move.credit_insurance_cover_lost
+                or (deadline and today > deadline)
+                or (overdue and overdue.date_filed)
+            ):
+                log_note(
+                    declaration,
+                    self.env._(
+                        "Accepted on %(date)s, but the due date of %(invoice)s is "
+                        "not moved: its declaration deadline (%(deadline)s) has "
+                        "passed or its overdue is already declared. An extension "
+                        "never restores a cover.",
+                        date=format_date(self.env, today),
+                        invoice=move.name,
+                        deadline=format_date(self.env, deadline),
+                    ),
+                )
+                continue
+            instalment.credit_insurance_extended_due_date = (
+                declaration.requested_due_date
+            )
+            declaration.extension_applied_date = today
+            if overdue:
+                overdue.declaration_id._release_extended(overdue)
+            log_note(
+                move,
+                self.env._(
+                    "Due date %(previous)s extended to %(date)s (extension "
+                    "%(extension)s); the declaration deadline is now %(deadline)s.",
+                    previous=format_date(self.env, declaration.previous_due_date),
+                    date=format_date(self.env, declaration.requested_due_date),
+                    extension=declaration.name,
+                    deadline=format_date(
+                        self.env, instalment.credit_insurance_declaration_deadline
+                    ),
+                ),
+            )
+
+    def _release_extended(self, line):
+        """An instalment whose due date is extended leaves this unfiled
+        overdue declaration (cancelled when nothing is left in it)."""
+        self.ensure_one()
+        name = line.move_id.name
+        line.sudo().unlink()
+        log_note(
+            self,
+            self.env._(
+                "Invoice %(invoice)s removed: its due date is extended.",
+                invoice=name,
+            ),
+        )
+        if not self.line_ids:
+            self.sudo().write({"state": "cancelled"})
+            self.activity_ids.unlink()

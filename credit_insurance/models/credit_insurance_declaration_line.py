@@ -1,15 +1,16 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
-from odoo.tools import SQL
+from odoo.tools import SQL, format_date
 
 from .credit_insurance_declaration import log_note
 
 
 class CreditInsuranceDeclarationLine(models.Model):
-    """One invoice of an overdue declaration (or of an extension request).
+    """One due date (instalment) of an invoice in an overdue declaration (or
+    in an extension request).
 
-    Open amounts follow the invoice (payments, credit notes): they are related
-    stored fields, recomputed when the invoice's residual changes, so that the
+    Open amounts follow the instalment (payments, credit notes): they are
+    related stored fields, recomputed when its residual changes, so that the
     declaration always knows what is still owed and what it last told the
     insurer.
     """
@@ -34,6 +35,18 @@ class CreditInsuranceDeclarationLine(models.Model):
         check_company=True,
         domain="[('move_type', '=', 'out_invoice'), ('state', '=', 'posted')]",
     )
+    move_line_id = fields.Many2one(
+        "account.move.line",
+        string="Instalment",
+        index=True,
+        ondelete="restrict",
+        check_company=True,
+        help="The invoice's receivable line: one per due date of its payment "
+        "terms, each with its own deadline.",
+    )
+    instalment_label = fields.Char(
+        string="Instalment no.", compute="_compute_instalment_label"
+    )
     company_id = fields.Many2one(
         related="declaration_id.company_id", store=True, index=True
     )
@@ -51,25 +64,45 @@ class CreditInsuranceDeclarationLine(models.Model):
         string="Due date",
         compute="_compute_due_date",
         store=True,
-        help="The invoice's due date, or the extended one.",
+        help="The instalment's due date, or the extended one.",
     )
     deadline = fields.Date(
         string="Declaration deadline",
-        related="move_id.credit_insurance_declaration_deadline",
+        related="move_line_id.credit_insurance_declaration_deadline",
         store=True,
+    )
+    deadline_basis = fields.Char(
+        string="Deadline counted from", compute="_compute_deadline_basis"
     )
     amount_residual = fields.Monetary(
         string="Open amount (invoice currency)",
-        related="move_id.amount_residual",
+        related="move_line_id.amount_residual_currency",
         store=True,
         currency_field="currency_id",
     )
     amount_residual_company = fields.Monetary(
         string="Open amount",
-        related="move_id.amount_residual_signed",
+        related="move_line_id.amount_residual",
         store=True,
         currency_field="company_currency_id",
     )
+    # The cover of the invoice, fixed at its delivery (never the limit of
+    # the declaration date).
+    delivery_limit = fields.Monetary(
+        string="Limit at delivery",
+        related="move_id.credit_insurance_delivery_limit",
+        currency_field="company_currency_id",
+    )
+    insured_amount = fields.Monetary(
+        string="Insured",
+        related="move_id.credit_insurance_insured_amount",
+        currency_field="company_currency_id",
+    )
+    cover_state = fields.Selection(
+        related="move_id.credit_insurance_cover_state", string="Cover"
+    )
+    requested_due_date = fields.Date(related="declaration_id.requested_due_date")
+    extension_status = fields.Selection(related="declaration_id.extension_status")
     disputed = fields.Boolean(related="move_id.credit_insurance_disputed", store=True)
     cover_lost = fields.Boolean(
         string="Cover lost", related="move_id.credit_insurance_cover_lost", store=True
@@ -103,19 +136,37 @@ class CreditInsuranceDeclarationLine(models.Model):
 
     def init(self):
         # The ORM's _sql_constraints cannot be partial: one open declaration
-        # per invoice and category, whatever the number of workers.
+        # per instalment and category, whatever the number of workers.
         self.env.cr.execute(
             SQL(
                 "CREATE UNIQUE INDEX IF NOT EXISTS "
-                "credit_insurance_declaration_line_open_move_uniq "
-                "ON credit_insurance_declaration_line (move_id, category) "
+                "credit_insurance_declaration_line_open_instalment_uniq "
+                "ON credit_insurance_declaration_line (move_line_id, category) "
                 "WHERE declaration_open"
             )
         )
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        """An invoice given without its instalment declares each of its open
+        instalments (all of them when none is open)."""
+        expanded = []
+        Move = self.env["account.move"]
+        for vals in vals_list:
+            if vals.get("move_line_id") or not vals.get("move_id"):
+                expanded.append(vals)
+                continue
+            instalments = Move.browse(vals["move_id"])._credit_insurance_instalments()
+            unpaid = instalments.filtered(lambda line: not line.reconciled)
+            expanded += [
+                {**vals, "move_line_id": instalment.id}
+                for instalment in (unpaid or instalments)
+            ] or [vals]
+        return super().create(expanded)
+
     @api.depends(
-        "move_id.invoice_date_due",
-        "move_id.credit_insurance_extended_due_date",
+        "move_line_id.date_maturity",
+        "move_line_id.credit_insurance_extended_due_date",
         "declaration_id.previous_due_date",
     )
     def _compute_due_date(self):
@@ -123,8 +174,26 @@ class CreditInsuranceDeclarationLine(models.Model):
             # An extension request reports the due date it changes.
             line.due_date = (
                 line.declaration_id.previous_due_date
-                or line.move_id.credit_insurance_extended_due_date
-                or line.move_id.invoice_date_due
+                or line.move_line_id.credit_insurance_extended_due_date
+                or line.move_line_id.date_maturity
+            )
+
+    @api.depends("move_line_id", "move_id.line_ids")
+    def _compute_instalment_label(self):
+        for line in self:
+            instalments = line.move_id._credit_insurance_instalments()
+            line.instalment_label = (
+                f"{list(instalments).index(line.move_line_id) + 1}/{len(instalments)}"
+                if line.move_line_id in instalments
+                else ""
+            )
+
+    @api.depends_context("lang")
+    @api.depends("move_line_id", "deadline")
+    def _compute_deadline_basis(self):
+        for line in self:
+            line.deadline_basis = (
+                line.move_line_id.sudo()._credit_insurance_deadline_basis() or False
             )
 
     @api.depends("disputed", "amount_residual_company")
@@ -140,16 +209,16 @@ class CreditInsuranceDeclarationLine(models.Model):
                 line.amount_residual_company if line.included else 0.0
             )
 
-    @api.constrains("move_id", "declaration_id")
+    @api.constrains("move_id", "move_line_id", "declaration_id")
     def _check_invoice(self):
         open_lines = self.search(
             [
-                ("move_id", "in", self.move_id.ids),
+                ("move_line_id", "in", self.move_line_id.ids),
                 ("declaration_open", "=", True),
                 ("id", "not in", self.ids),
             ]
         )
-        taken = {(line.move_id.id, line.category): line for line in open_lines}
+        taken = {(line.move_line_id.id, line.category): line for line in open_lines}
         for line in self:
             move, declaration = line.move_id, line.declaration_id
             if move.move_type != "out_invoice" or move.state != "posted":
@@ -158,6 +227,15 @@ class CreditInsuranceDeclarationLine(models.Model):
                         "%(invoice)s is not a posted customer invoice: only those "
                         "can be declared to the insurer.",
                         invoice=move.display_name,
+                    )
+                )
+            if line.move_line_id.move_id != move:
+                raise ValidationError(
+                    self.env._(
+                        "The instalment of a line of declaration %(declaration)s "
+                        "is not one of invoice %(invoice)s.",
+                        declaration=declaration.name,
+                        invoice=move.name,
                     )
                 )
             if move.commercial_partner_id != declaration.partner_id:
@@ -171,36 +249,87 @@ class CreditInsuranceDeclarationLine(models.Model):
                         declaration=declaration.name,
                     )
                 )
-            other = taken.get((move.id, line.category))
+            other = taken.get((line.move_line_id.id, line.category))
             if line.declaration_open and other:
                 raise ValidationError(
                     self.env._(
-                        "Invoice %(invoice)s is already in %(declaration)s: an "
-                        "invoice is declared once.",
+                        "Invoice %(invoice)s (due on %(due)s) is already in "
+                        "%(declaration)s: an invoice is declared once.",
                         invoice=move.name,
+                        due=format_date(self.env, line.move_line_id.date_maturity),
                         declaration=other.declaration_id.name,
                     )
                 )
             if line.declaration_open:
-                taken[move.id, line.category] = line
+                taken[line.move_line_id.id, line.category] = line
 
     def _log_dispute_change(self):
         """Say on the declaration that a declared invoice went into (or out
         of) dispute; the amount reported to the insurer follows."""
-        for line in self.filtered(
+        lines = self.filtered(
             lambda line: line.declaration_open and line.category == "overdue"
-        ):
+        )
+        # One note per invoice, whatever its number of instalments.
+        for (declaration, move), group in lines.grouped(
+            lambda line: (line.declaration_id, line.move_id)
+        ).items():
             log_note(
-                line.declaration_id,
+                declaration,
                 self.env._(
                     "Invoice %(invoice)s is disputed: it leaves the declared "
                     "amount until the dispute is cleared.",
-                    invoice=line.move_id.name,
+                    invoice=move.name,
                 )
-                if line.disputed
+                if group[0].disputed
                 else self.env._(
                     "The dispute on invoice %(invoice)s is cleared: it is "
                     "declared again.",
-                    invoice=line.move_id.name,
+                    invoice=move.name,
                 ),
             )
+
+    def _reopen_bounced(self):
+        """A payment undone after the declaration closed as paid: the overdue
+        is open again. The job declares it again within its deadline; past
+        it (or on its last day) the credit managers are alerted at once."""
+        today = fields.Date.context_today(self)
+        reopened = self.filtered(
+            lambda line: (
+                not line.company_currency_id.is_zero(line.move_line_id.amount_residual)
+            )
+        )
+        for line in reopened:
+            declaration = line.declaration_id
+            late = line.deadline and line.deadline <= today
+            log_note(
+                declaration,
+                self.env._(
+                    "The payment of invoice %(invoice)s (due on %(due)s) was "
+                    "undone: the overdue is open again and is declared again.",
+                    invoice=line.move_id.name,
+                    due=format_date(self.env, line.due_date),
+                ),
+            )
+            if not late:
+                continue
+            for user in declaration.company_id._credit_insurance_managers():
+                declaration.activity_schedule(
+                    "mail.mail_activity_data_todo",
+                    date_deadline=today,
+                    summary=self.env._(
+                        "Payment undone: declare %(invoice)s again at once",
+                        invoice=line.move_id.name,
+                    ),
+                    note=self.env._(
+                        "The payment of invoice %(invoice)s of %(buyer)s was "
+                        "undone after its declaration deadline (%(deadline)s): "
+                        "declare the overdue to %(insurer)s now.",
+                        invoice=line.move_id.name,
+                        buyer=declaration.partner_id.name,
+                        deadline=format_date(self.env, line.deadline),
+                        insurer=declaration.insurer_id.name,
+                    ),
+                    user_id=user.id,
+                )
+        if reopened:
+            self.env.ref("credit_insurance.ir_cron_declare_overdues")._trigger()

@@ -302,6 +302,8 @@ class CreditInsuranceLimit(models.Model):
         limits._refresh_history()
         for limit in limits.filtered("request_id"):
             limit.request_id._mark_decided(limit)
+        limits._refresh_delivered_invoices()
+        limits.filtered(lambda lim: lim.state == "active")._stop_on_withdrawal()
         return limits
 
     def write(self, vals):
@@ -319,16 +321,77 @@ class CreditInsuranceLimit(models.Model):
             )
         moved = {"partner_id", "policy_id"} & set(vals)
         before = self._history_keys() if moved else set()
+        earliest = min(self.mapped("date_effective"), default=None)
         res = super().write(vals)
         if {"partner_id", "policy_id", "date_effective", "date_expiry"} & set(vals):
             self._refresh_history(extra_keys=before)
+        if {
+            "partner_id",
+            "policy_id",
+            "date_effective",
+            "date_expiry",
+            "granted_amount",
+            "decision",
+            "coverage_pct",
+            "currency_id",
+        } & set(vals):
+            self._refresh_delivered_invoices(extra_keys=before, since=earliest)
         return res
 
     def unlink(self):
         keys = self._history_keys()
+        earliest = min(self.mapped("date_effective"), default=None)
         res = super().unlink()
         self.browse()._refresh_history(extra_keys=keys)
+        self.browse()._refresh_delivered_invoices(extra_keys=keys, since=earliest)
         return res
+
+    def _refresh_delivered_invoices(self, extra_keys=(), since=None):
+        """A decision recorded (or corrected) with an effective date in the
+        past changes the cover of the invoices delivered since that date: fix
+        their terms again. Invoices delivered before keep theirs."""
+        keys = self._history_keys() | set(extra_keys)
+        dates = [day for day in [*self.mapped("date_effective"), since] if day]
+        if not keys or not dates:
+            return
+        today = fields.Date.context_today(self)
+        since = min(dates)
+        if since > today:
+            return  # announced: only deliveries to come
+        invoices = (
+            self.env["account.move"]
+            .sudo()
+            .search(
+                [
+                    ("move_type", "=", "out_invoice"),
+                    ("state", "=", "posted"),
+                    ("commercial_partner_id", "in", [key[0] for key in keys]),
+                    ("invoice_date", ">=", since),
+                ]
+            )
+        )
+        invoices._credit_insurance_refresh_terms()
+
+    def _stop_on_withdrawal(self):
+        """A limit withdrawn or reduced to nothing stops deliveries to the
+        buyer (DOMAIN.md: stops come from a withdrawn limit)."""
+        for limit in self:
+            if not limit.currency_id.is_zero(limit.insured_amount):
+                continue
+            previous = limit.history_ids.filtered(
+                lambda d, lim=limit: d.date_effective < lim.date_effective
+            )[:1]
+            if not previous or previous.currency_id.is_zero(previous.insured_amount):
+                continue  # nothing withdrawn: a first refusal
+            limit.partner_id._credit_insurance_stop_deliveries(
+                limit.company_id,
+                self.env._(
+                    "Insured limit withdrawn by %(insurer)s from %(date)s",
+                    insurer=limit.insurer_id.name,
+                    date=fields.Date.to_string(limit.date_effective),
+                ),
+                day=limit.date_effective,
+            )
 
     def _history_keys(self):
         return {(limit.partner_id.id, limit.policy_id.id) for limit in self}
@@ -383,10 +446,14 @@ class CreditInsuranceLimit(models.Model):
     def _cron_refresh_states(self):
         """Daily: scheduled decisions come into force, others expire."""
         today = fields.Date.context_today(self)
+        started = self.browse()
         for decision in self.search([("state", "in", ("scheduled", "active"))]):
             state = decision._state_on(today, decision.date_superseded)
             if state != decision.state:
+                if state == "active":
+                    started |= decision
                 decision.state = state
+        started._stop_on_withdrawal()
 
     # ------------------------------------------------- decisions from insurers
 

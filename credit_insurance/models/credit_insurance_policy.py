@@ -1,3 +1,6 @@
+from dataclasses import dataclass
+from datetime import date, timedelta
+
 from dateutil.relativedelta import relativedelta
 
 from odoo import api, fields, models
@@ -5,12 +8,39 @@ from odoo.exceptions import UserError, ValidationError
 
 from .access_groups import CREDIT_STAFF
 
+# How the deadline to declare an overdue is counted, as the policies word it
+# (DOMAIN.md, glossary: "Délai de déclaration de menace de sinistre").
+DEADLINE_MODELS = [
+    # Allianz Trade: "usually 15 days max" after the default (the due date).
+    ("due_date", "N days after the due date"),
+    # Coface: "30 days after the max credit period".
+    ("max_credit_period", "N days after the end of the maximum credit period"),
+    # Atradius UK: "30 days after the maximum extension period".
+    ("max_extension_period", "N days after the end of the maximum extension period"),
+]
+DISCRETIONARY_CONDITIONS = [
+    ("companies", "Companies"),
+    ("experience", "Companies with payment experience or a recent credit report"),
+]
+
 POLICY_TYPES = [
     ("global", "Global (whole turnover)"),
     ("selective", "Selective (chosen buyers)"),
     ("export", "Export"),
     ("single_risk", "Single risk"),
 ]
+
+
+@dataclass(frozen=True)
+class DeclarationDeadline:
+    """The last day to declare one due date (an instalment) and what it was
+    counted from: ``start`` + ``days``, ``basis`` one of the policy's
+    deadline models or ``dispute`` (a fresh period after a dispute)."""
+
+    deadline: date
+    start: date
+    days: int
+    basis: str
 
 
 def in_force_domain(date):
@@ -99,6 +129,67 @@ class CreditInsurancePolicy(models.Model):
         tracking=True,
         groups=CREDIT_STAFF,
     )
+    # Conditions of the discretionary cover (never on private persons).
+    discretionary_condition = fields.Selection(
+        DISCRETIONARY_CONDITIONS,
+        string="Discretionary cover for",
+        required=True,
+        default="companies",
+        tracking=True,
+        help="Companies: any company without a named limit. With payment "
+        "experience: only those that paid at least one invoice of the minimum "
+        "amount within the days allowed after its due date in the last "
+        "months, or that have a credit report recent enough.",
+        groups=CREDIT_STAFF,
+    )
+    discretionary_exclude_public = fields.Boolean(
+        string="Not on public buyers",
+        tracking=True,
+        help="Public buyers (administrations, public bodies) get no "
+        "discretionary cover.",
+        groups=CREDIT_STAFF,
+    )
+    discretionary_exclude_affiliates = fields.Boolean(
+        string="Not on affiliates",
+        tracking=True,
+        help="The seller's own companies and affiliates get no discretionary cover.",
+        groups=CREDIT_STAFF,
+    )
+    experience_min_amount = fields.Monetary(
+        string="Paid invoice of at least",
+        tracking=True,
+        help="Payment experience: smallest invoice (VAT included, company "
+        "currency) whose payment counts.",
+        groups=CREDIT_STAFF,
+    )
+    experience_payment_days = fields.Integer(
+        string="Paid within (days after its due date)",
+        default=30,
+        tracking=True,
+        groups=CREDIT_STAFF,
+    )
+    experience_months = fields.Integer(
+        string="Payment experience of the last (months)",
+        default=12,
+        tracking=True,
+        groups=CREDIT_STAFF,
+    )
+    credit_report_months = fields.Integer(
+        string="Credit report valid for (months)",
+        default=12,
+        tracking=True,
+        help="A credit report dated within this many months stands for the "
+        "payment experience.",
+        groups=CREDIT_STAFF,
+    )
+    political_coverage_pct = fields.Float(
+        string="Coverage % (political risk)",
+        tracking=True,
+        help="Share of the loss the insurer pays when the cause is political "
+        "(moratorium, non-transfer, war or catastrophe). 0: the coverage of "
+        "the commercial risk applies.",
+        groups=CREDIT_STAFF,
+    )
     vat_covered = fields.Boolean(
         string="VAT covered",
         tracking=True,
@@ -125,19 +216,57 @@ class CreditInsurancePolicy(models.Model):
         groups=CREDIT_STAFF,
     )
     declaration_days = fields.Integer(
-        string="Declaration period (days after due date)",
+        string="Declaration period (days)",
         default=30,
         tracking=True,
         help="An overdue must be declared to the insurer within this many days "
-        "after its due date, or the cover is lost.",
+        "(counted as the deadline model says), or the cover is lost.",
+        groups=CREDIT_STAFF,
+    )
+    deadline_model = fields.Selection(
+        DEADLINE_MODELS,
+        string="Declaration deadline counted from",
+        required=True,
+        default="due_date",
+        tracking=True,
+        help="After the due date: the period runs from each due date (Allianz "
+        "Trade's usual wording). After the maximum credit period: from the "
+        "delivery date plus the maximum credit period (Coface). After the "
+        "maximum extension period: from the due date plus the maximum "
+        "extension (Atradius).",
         groups=CREDIT_STAFF,
     )
     max_extension_days = fields.Integer(
         string="Maximum extension (days)",
         default=60,
         tracking=True,
-        help="Longest extension (prorogation) of an invoice's due date, counted "
-        "from its original due date.",
+        help="Longest extension (prorogation) of a due date, counted from the "
+        "original due date, with the insurer's approval.",
+        groups=CREDIT_STAFF,
+    )
+    free_extension_days = fields.Integer(
+        string="Free extension (days)",
+        default=0,
+        tracking=True,
+        help="Extensions up to this many days after the original due date need "
+        "no approval: the deadline moves at once. Longer ones move it only "
+        "once the insurer accepts them. 0: every extension needs approval.",
+        groups=CREDIT_STAFF,
+    )
+    dispute_declaration_days = fields.Integer(
+        string="Declaration period after a dispute (days)",
+        default=30,
+        tracking=True,
+        help="A disputed invoice may be declared within this many days after "
+        "the dispute is settled, even when its usual deadline has passed.",
+        groups=CREDIT_STAFF,
+    )
+    stop_after_months = fields.Integer(
+        string="Stop of deliveries after (months)",
+        default=0,
+        tracking=True,
+        help="Deliveries to a buyer stop this many months after its oldest "
+        "unpaid due date (Atradius: usually 2). 0: no automatic stop.",
         groups=CREDIT_STAFF,
     )
     # Overdue declarations (see credit.insurance.declaration).
@@ -206,7 +335,8 @@ class CreditInsurancePolicy(models.Model):
         string="Private persons insured",
         tracking=True,
         help="Sales to private persons (buyers that are not companies) are "
-        "insured and count in the insured turnover. Most policies exclude them.",
+        "insured, on named limits only (never discretionary cover), and count "
+        "in the insured turnover. Most policies exclude them.",
         groups=CREDIT_STAFF,
     )
     turnover_periodicity = fields.Selection(
@@ -421,11 +551,23 @@ class CreditInsurancePolicy(models.Model):
         "declaration_alert_days",
         "waiting_days_insolvency",
         "waiting_days_protracted_default",
+        "free_extension_days",
+        "dispute_declaration_days",
+        "stop_after_months",
+        "political_coverage_pct",
+        "experience_min_amount",
+        "experience_payment_days",
+        "experience_months",
+        "credit_report_months",
         "date_start",
         "date_end",
     )
     def _check_parameters(self):
-        percentages = ("coverage_pct", "discretionary_coverage_pct")
+        percentages = (
+            "coverage_pct",
+            "discretionary_coverage_pct",
+            "political_coverage_pct",
+        )
         non_negative = (
             "discretionary_limit",
             "minimum_claim_amount",
@@ -440,6 +582,13 @@ class CreditInsurancePolicy(models.Model):
             "declaration_alert_days",
             "waiting_days_insolvency",
             "waiting_days_protracted_default",
+            "free_extension_days",
+            "dispute_declaration_days",
+            "stop_after_months",
+            "experience_min_amount",
+            "experience_payment_days",
+            "experience_months",
+            "credit_report_months",
         )
         for policy in self:
             for name in percentages:
@@ -481,6 +630,17 @@ class CreditInsurancePolicy(models.Model):
                         trigger=policy.declaration_trigger_days,
                         alert=policy.declaration_alert_days,
                         period=policy.declaration_days,
+                    )
+                )
+            if policy.free_extension_days > policy.max_extension_days:
+                raise ValidationError(
+                    self.env._(
+                        "Policy %(policy)s: the free extension (%(free)s days) "
+                        "cannot be longer than the maximum extension (%(max)s "
+                        "days).",
+                        policy=policy.name,
+                        free=policy.free_extension_days,
+                        max=policy.max_extension_days,
                     )
                 )
             if policy.date_end and policy.date_end < policy.date_start:
@@ -525,6 +685,53 @@ class CreditInsurancePolicy(models.Model):
         )
         ends_after_other_starts = not self.date_end or self.date_end >= other.date_start
         return starts_before_other_ends and ends_after_other_starts
+
+    # ----------------------------------------------------------- deadlines
+
+    def _declaration_deadline(
+        self, due_date, original_due_date, delivery_date, dispute_settled=None
+    ):
+        """The deadline to declare one due date (an instalment) if it stays
+        unpaid: the one place where the policy's deadline model is applied.
+
+        :param due_date: the due date in force (extended, if it was).
+        :param original_due_date: the due date of the invoice's payment terms.
+        :param delivery_date: the invoice (delivery) date.
+        :param dispute_settled: the day a dispute on the invoice was settled;
+            a fresh declaration period runs from it.
+        :return: a :class:`DeclarationDeadline`, or None without a due date.
+        """
+        self.ensure_one()
+        if not due_date:
+            return None
+        days = self.declaration_days
+        start, basis = due_date, "due_date"
+        if self.deadline_model == "max_credit_period" and self.max_credit_days:
+            # Coface: from the end of the maximum credit period, counted from
+            # the delivery; an extension granted beyond it moves it along.
+            start = max(
+                due_date,
+                (delivery_date or due_date) + timedelta(days=self.max_credit_days),
+            )
+            basis = "max_credit_period"
+        elif self.deadline_model == "max_extension_period":
+            # Atradius: from the end of the longest extension the policy
+            # allows, counted from the original due date.
+            start = max(
+                due_date,
+                (original_due_date or due_date)
+                + timedelta(days=self.max_extension_days),
+            )
+            basis = "max_extension_period"
+        result = DeclarationDeadline(start + timedelta(days=days), start, days, basis)
+        if dispute_settled:
+            fresh_days = self.dispute_declaration_days
+            fresh = dispute_settled + timedelta(days=fresh_days)
+            if fresh > result.deadline:
+                result = DeclarationDeadline(
+                    fresh, dispute_settled, fresh_days, "dispute"
+                )
+        return result
 
     def _is_in_force(self, date):
         self.ensure_one()

@@ -1,5 +1,7 @@
 import operator
 
+from markupsafe import escape
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
@@ -10,6 +12,7 @@ from .access_groups import (
     SALES,
     check_search_access,
 )
+from .credit_insurance_cover import NO_COVER_REASONS
 
 SEARCH_OPERATORS = {
     "=": operator.eq,
@@ -20,7 +23,18 @@ SEARCH_OPERATORS = {
     "<=": operator.le,
 }
 # Written by credit managers only (and by the system, e.g. a declaration).
-MANAGED_FIELDS = ("credit_insurance_stop", "credit_insurance_stop_reason")
+MANAGED_FIELDS = (
+    "credit_insurance_stop",
+    "credit_insurance_stop_reason",
+    "credit_insurance_stop_date",
+)
+# What the discretionary cover depends on: set by credit managers only.
+PROFILE_FIELDS = (
+    "credit_insurance_public_buyer",
+    "credit_insurance_affiliate",
+    "credit_insurance_credit_report_date",
+    "credit_insurance_insolvency_date",
+)
 
 
 class ResPartner(models.Model):
@@ -96,6 +110,43 @@ class ResPartner(models.Model):
         tracking=True,
         groups=DELIVERY_STOP,
     )
+    credit_insurance_stop_date = fields.Date(
+        string="Stopped since",
+        company_dependent=True,
+        groups=DELIVERY_STOP,
+        help="Invoices dated from this day are not insured while the stop lasts.",
+    )
+    credit_insurance_no_cover_reason = fields.Selection(
+        NO_COVER_REASONS,
+        string="Why no discretionary cover",
+        compute="_compute_credit_insurance",
+        groups=SALES,
+    )
+    credit_insurance_public_buyer = fields.Boolean(
+        string="Public buyer",
+        groups=CREDIT_STAFF,
+        help="Administration or public body: some policies give them no "
+        "discretionary cover.",
+    )
+    credit_insurance_affiliate = fields.Boolean(
+        string="Affiliate of the seller",
+        groups=CREDIT_STAFF,
+        help="A company of the seller's group (the companies in Odoo count "
+        "anyway): some policies give them no discretionary cover.",
+    )
+    credit_insurance_credit_report_date = fields.Date(
+        string="Credit report of",
+        groups=CREDIT_STAFF,
+        help="Date of the latest credit report on the buyer: recent enough, it "
+        "stands for the payment experience the policy asks for discretionary "
+        "cover.",
+    )
+    credit_insurance_insolvency_date = fields.Date(
+        string="Insolvency proceedings opened on",
+        groups=CREDIT_STAFF,
+        tracking=True,
+        help="Setting it stops deliveries to the buyer.",
+    )
     credit_insurance_limit_ids = fields.One2many(
         "credit.insurance.limit",
         "partner_id",
@@ -140,6 +191,7 @@ class ResPartner(models.Model):
                         "credit_insurance_available": 0.0,
                         "credit_insurance_uninsured": 0.0,
                         "credit_insurance_coverage_pct": 0.0,
+                        "credit_insurance_no_cover_reason": False,
                     }
                 )
                 continue
@@ -149,8 +201,13 @@ class ResPartner(models.Model):
                     "credit_insurance_cover_type": (
                         "named"
                         if cover.decision
-                        else ("discretionary" if cover.policy else "none")
+                        else (
+                            "discretionary"
+                            if cover.policy and not cover.no_cover_reason
+                            else "none"
+                        )
                     ),
+                    "credit_insurance_no_cover_reason": cover.no_cover_reason or False,
                     "credit_insurance_limit": cover.limit,
                     "credit_insurance_exposure": cover.exposure,
                     "credit_insurance_available": cover.available,
@@ -259,27 +316,123 @@ class ResPartner(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        if any(vals.get(name) for vals in vals_list for name in MANAGED_FIELDS):
-            self._check_credit_insurance_manager()
-        return super().create(vals_list)
-
-    def write(self, vals):
         if any(
-            (partner[name] or False) != (vals[name] or False)
-            for name in MANAGED_FIELDS
-            if name in vals
-            for partner in self
+            vals.get(name)
+            for vals in vals_list
+            for name in (*MANAGED_FIELDS, *PROFILE_FIELDS)
         ):
             self._check_credit_insurance_manager()
-        return super().write(vals)
+        partners = super().create(vals_list)
+        partners.filtered("credit_insurance_insolvency_date")._stop_on_insolvency()
+        return partners
+
+    def write(self, vals):
+        changed = {
+            name
+            for name in (*MANAGED_FIELDS, *PROFILE_FIELDS)
+            if name in vals
+            and any(
+                (partner[name] or False) != (vals[name] or False) for partner in self
+            )
+        }
+        if changed:
+            self._check_credit_insurance_manager()
+        stopping = lifting = self.browse()
+        if "credit_insurance_stop" in changed:
+            stopping = self.filtered(
+                lambda p: not p.credit_insurance_stop and vals["credit_insurance_stop"]
+            )
+            lifting = self.filtered(
+                lambda p: p.credit_insurance_stop and not vals["credit_insurance_stop"]
+            )
+            if stopping and "credit_insurance_stop_date" not in vals:
+                vals = {
+                    **vals,
+                    "credit_insurance_stop_date": fields.Date.context_today(self),
+                }
+        result = super().write(vals)
+        if "credit_insurance_insolvency_date" in changed and vals.get(
+            "credit_insurance_insolvency_date"
+        ):
+            self._stop_on_insolvency()
+        lifting._log_stop_lifted()
+        return result
 
     def _check_credit_insurance_manager(self):
-        """The stop of deliveries is a credit manager's decision."""
+        """The stop of deliveries, and what the discretionary cover depends
+        on, are a credit manager's decision."""
         if not self.env.su and not self.env.user.has_group(CREDIT_MANAGER):
             raise AccessError(
                 self.env._(
                     "Only credit insurance managers can set or lift a stop of "
-                    "deliveries."
+                    "deliveries, or change what the discretionary cover of a "
+                    "buyer depends on."
+                )
+            )
+
+    # ------------------------------------------------- stop of deliveries
+
+    def _credit_insurance_stop_deliveries(self, company, reason, day=None):
+        """Stop deliveries to these buyers in ``company`` (the system's own
+        stops: declaration filed, limit withdrawn, insolvency, long overdue).
+
+        Buyers already stopped keep their stop and its reason. Lifting a stop
+        is a credit manager's act (see :meth:`write`).
+        :return: the buyers stopped now.
+        """
+        stopped = self.browse()
+        for buyer in self.with_company(company).sudo():
+            # Only these (a partner's other fields are costly to read).
+            buyer.fetch(MANAGED_FIELDS)
+            if buyer.credit_insurance_stop:
+                continue
+            # Logged below with the reason: no tracking message besides.
+            buyer.with_context(tracking_disable=True).write(
+                {
+                    "credit_insurance_stop": True,
+                    "credit_insurance_stop_reason": reason,
+                    "credit_insurance_stop_date": day
+                    or fields.Date.context_today(self),
+                }
+            )
+            buyer._message_log(
+                body=escape(
+                    self.env._(
+                        "Stop of deliveries (%(company)s): %(reason)s. New orders "
+                        "are refused and new invoices are not insured until a "
+                        "credit manager lifts it.",
+                        company=company.name,
+                        reason=reason,
+                    )
+                )
+            )
+            stopped |= buyer
+        return stopped.with_env(self.env)
+
+    def _stop_on_insolvency(self):
+        """Insolvency proceedings stop deliveries (in the user's companies)."""
+        for partner in self:
+            for company in self.env.companies:
+                partner._credit_insurance_stop_deliveries(
+                    company,
+                    self.env._(
+                        "Insolvency proceedings opened on %(date)s",
+                        date=fields.Date.to_string(
+                            partner.credit_insurance_insolvency_date
+                        ),
+                    ),
+                )
+
+    def _log_stop_lifted(self):
+        """Who lifted a stop, and when, stays in the buyer's chatter."""
+        for partner in self:
+            partner._message_log(
+                body=escape(
+                    self.env._(
+                        "Stop of deliveries lifted (%(company)s) by %(user)s.",
+                        company=self.env.company.name,
+                        user=self.env.user.name,
+                    )
                 )
             )
 

@@ -46,6 +46,7 @@ class SaleOrder(models.Model):
         "currency_id",
         "amount_total",
         "amount_untaxed",
+        "commitment_date",
     )
     def _compute_credit_insurance_warning(self):
         quotations = self.filtered(
@@ -75,7 +76,9 @@ class SaleOrder(models.Model):
 
         A quotation counts for its total; a confirmed order for what is not
         invoiced yet. Amounts are converted at the order date (today for a
-        quotation, which is confirmed today).
+        quotation, which is confirmed today). The limit is the one in force on
+        the delivery date promised to the customer (today without one): an
+        order delivered after an announced reduction must fit the reduced one.
         """
         Cover = self.env["credit.insurance.cover"]
         confirmed = self.filtered(lambda o: o.state == "sale")._origin
@@ -95,6 +98,7 @@ class SaleOrder(models.Model):
                     else {
                         order.currency_id.id: (order.amount_total, order.amount_untaxed)
                     },
+                    delivery_date=order._credit_insurance_delivery_date(),
                 )
                 for order in orders
             ]
@@ -105,6 +109,15 @@ class SaleOrder(models.Model):
                 cumulative=cumulative,
             )
         return checks
+
+    def _credit_insurance_delivery_date(self):
+        """The day the goods are to be delivered: the commitment date, or
+        today (never before today)."""
+        self.ensure_one()
+        today = fields.Date.context_today(self)
+        if not self.commitment_date:
+            return today
+        return max(today, fields.Date.context_today(self, self.commitment_date))
 
     def _credit_insurance_message(self, check, situation):
         """What the check means for this order, with its figures.

@@ -1,9 +1,11 @@
-"""Claims: indemnity arithmetic (limit, coverage, deductible, annual maximum,
-minimum claim), expected indemnity date, state flow, and the accounting of an
-indemnity, the insurer's payment and a recovery checked on account balances.
+"""Claims: indemnity arithmetic (cover at delivery, coverage, deductible,
+annual maximum, minimum claim), expected indemnity date, state flow, and the
+accounting of an indemnity, the insurer's payment and a recovery checked on
+account balances.
 
-The fixture's buyer has a named limit of 20,000 at 90 %; an invoice of
-10,000 + 20 % VAT leaves 12,000 unpaid.
+The fixture's buyer has a named limit of 20,000 at 90 % under a policy that
+covers VAT; an invoice of 10,000 + 20 % VAT leaves 12,000 unpaid, all of it
+insured.
 """
 
 from freezegun import freeze_time
@@ -44,17 +46,25 @@ class ClaimCase(DeclarationCase):
             {"name": "Test insurer SA", "is_company": True}
         )
         cls.insurer.partner_id = cls.insurer_partner
+        # The claims below are VAT included: the policy covers VAT.
+        cls.policy.vat_covered = True
         cls.make_limit(20000.0)
         cls.receivable = cls.company_data["default_account_receivable"]
 
     def make_claim(self, amount, buyer=None, invoices=None, **values):
+        """A claim of ``amount`` on ``invoices``; without them, on an invoice
+        of 1 January 2026 of that amount, VAT included."""
+        if invoices is None:
+            invoices = self.make_invoice(
+                round(amount / 1.2, 2), buyer=buyer, invoice_date="2026-01-01"
+            )
         return self.Claim.create(
             {
                 "partner_id": (buyer or self.buyer).id,
                 "policy_id": self.policy.id,
                 "claimed_amount": amount,
                 "date_declared": "2026-02-07",
-                "invoice_ids": [(6, 0, invoices.ids if invoices else [])],
+                "invoice_ids": [(6, 0, invoices.ids)],
                 **values,
             }
         )
@@ -85,7 +95,8 @@ class TestClaimIndemnity(ClaimCase):
             claim,
             [
                 {
-                    "limit_amount": 20000.0,
+                    # all 12,000 delivered within the 20,000 limit
+                    "limit_amount": 12000.0,
                     "coverage_pct": 90.0,
                     "insured_loss": 12000.0,
                     # 12,000 × 90 % − 500
@@ -108,13 +119,97 @@ class TestClaimIndemnity(ClaimCase):
         self.assertRecordValues(claim, [{"limit_amount": 5000.0, "coverage_pct": 70.0}])
         self.assertEqual(claim.indemnity_computed, 3500.0)
 
-    def test_limit_in_force_on_the_declaration_date(self):
-        self.make_limit(8000.0, date_effective="2026-03-01")  # a later reduction
-        before = self.make_claim(12000.0)
-        self.assertEqual(before.limit_amount, 20000.0)
-        after = self.make_claim(12000.0, date_declared="2026-03-02")
-        self.assertEqual(after.limit_amount, 8000.0)
-        self.assertEqual(after.indemnity_computed, 7200.0)
+    def test_cover_fixed_at_delivery_not_on_the_declaration_date(self):
+        """Delivered under the 20,000 limit; the insurer cuts it to 8,000 from
+        1 March, then withdraws it on 1 April: what was delivered before keeps
+        its cover. Invoices delivered after the cut get the 8,000 only."""
+        self.policy.vat_covered = False
+        delivered = self.make_invoice(10000.0, invoice_date="2026-01-10")
+        self.make_limit(8000.0, date_effective="2026-03-01", decision="reduced")
+        self.make_limit(0.0, date_effective="2026-04-01", decision="cancelled")
+        claim = self.make_claim(10000.0, invoices=delivered, date_declared="2026-04-15")
+        self.assertRecordValues(
+            claim,
+            [
+                {
+                    # 10,000 without VAT, within the 20,000 of 10 January
+                    "limit_amount": 10000.0,
+                    "coverage_pct": 90.0,
+                    # 10,000 × 90 %
+                    "indemnity_computed": 9000.0,
+                }
+            ],
+        )
+        self.assertEqual(delivered.credit_insurance_delivery_limit, 20000.0)
+        # Delivered on 10 March, under the 8,000 limit; the first invoice
+        # takes 10,000 of it already, so nothing is left for this one.
+        later = self.make_invoice(5000.0, invoice_date="2026-03-10")
+        self.assertRecordValues(
+            later,
+            [
+                {
+                    "credit_insurance_delivery_limit": 8000.0,
+                    "credit_insurance_insured_amount": 0.0,
+                    "credit_insurance_cover_state": "over_limit",
+                }
+            ],
+        )
+
+    def test_lost_cover_is_left_out_of_the_claim(self):
+        """The first invoice was not declared by its deadline (the job did
+        not run): its cover is lost for good. Declared late with the second
+        one, it is reported to the insurer for information, and the claim
+        leaves it out, saying why."""
+        self.policy.vat_covered = False
+        lost = self.overdue_invoice(1000.0)  # due 31 January, deadline 2 March
+        self.run_cron("2026-03-03")
+        self.assertEqual(lost.credit_insurance_cover_state, "lost")
+        kept = self.overdue_invoice(500.0, invoice_date="2026-02-01")  # due 3 March
+        self.run_cron("2026-03-10")
+        declaration = self.declarations()
+        self.assertEqual(declaration.line_ids.move_id, lost | kept)
+        declaration.with_user(self.manager).action_mark_filed()
+        # Filed late: the cover stays lost.
+        self.assertRecordValues(
+            lost,
+            [
+                {
+                    "credit_insurance_cover_state": "lost",
+                    "credit_insurance_insured_amount": 0.0,
+                }
+            ],
+        )
+        claim = self.Claim.browse(
+            declaration.with_user(self.manager).action_open_claim()["res_id"]
+        )
+        self.assertRecordValues(
+            claim,
+            [
+                {
+                    "claimed_amount": 500.0,  # the second invoice, without VAT
+                    "limit_amount": 500.0,
+                    "indemnity_computed": 450.0,  # 500 × 90 %
+                }
+            ],
+        )
+        self.assertEqual(claim.invoice_ids, kept)
+        self.assertIn(lost.name, claim.left_out_note)
+        self.assertIn("cover lost", claim.left_out_note)
+        with self.assertRaisesRegex(ValidationError, "lost their cover"):
+            claim.invoice_ids = lost | kept
+
+    def test_political_cause_under_a_global_policy(self):
+        """A global policy without a coverage of its own for political risks
+        pays them as commercial ones; with one, that one applies."""
+        commercial = self.make_claim(12000.0, cause="political")
+        self.assertEqual(commercial.coverage_pct, 90.0)
+        self.policy.political_coverage_pct = 95.0
+        political = self.make_claim(12000.0, cause="political")
+        self.assertEqual(political.coverage_pct, 95.0)
+        # The second invoice is delivered under what the first leaves of the
+        # 20,000 limit: 8,000, × 95 %.
+        self.assertEqual(political.limit_amount, 8000.0)
+        self.assertEqual(political.indemnity_computed, 7600.0)
 
     def test_deductible_larger_than_the_cover_pays_nothing(self):
         self.policy.deductible = 2000.0
@@ -254,6 +349,7 @@ class TestClaimFlow(ClaimCase):
         )
 
     def test_opened_from_a_declaration_prefilled(self):
+        self.policy.vat_covered = False
         invoice = self.overdue_invoice(1000.0)
         self.run_cron("2026-02-07")
         declaration = self.declarations()
@@ -406,6 +502,9 @@ class TestClaimAccounting(ClaimCase):
     def test_indemnity_above_what_is_still_owed_is_refused(self):
         invoice = self.make_invoice(1000.0, invoice_date="2026-01-01")
         claim = self.make_claim(12000.0, invoices=invoice)
+        # The cover at delivery caps the computed indemnity: 1,200 × 90 %.
+        self.assertEqual(claim.indemnity_computed, 1080.0)
+        claim.indemnity_amount = 10800.0  # the insurer's figure, mistyped
         with self.assertRaisesRegex(UserError, "more than the buyer still owes"):
             self.approve(claim)
         self.assertFalse(claim.indemnity_move_id)

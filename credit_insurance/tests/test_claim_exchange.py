@@ -23,8 +23,7 @@ class TestClaimExchange(SandboxCase, ClaimCase):
         self.run_cron(TRIGGER)
         declaration = self.declarations()
         for __ in range(2):  # in collection, then claim opened
-            self.time_passes(declaration)
-            self.run_cron(TRIGGER)
+            self.run_cron(self.when_due(declaration))
         self.assertEqual(declaration.state, "claim_opened")
         return invoice, declaration
 

@@ -119,16 +119,24 @@ class TestConnectors(TransactionCase):
     def exchange(self):
         return self.Request._cron_exchange_with_insurers()
 
-    def time_passes(self, *requests):
-        """The scheduled check or retry of these requests is due."""
-        past = fields.Datetime.now() - timedelta(seconds=1)
-        for request in requests:
-            request.write(
-                {
-                    "next_check_date": request.next_check_date and past,
-                    "next_retry_date": request.next_retry_date and past,
-                }
-            )
+    def exchange_when_due(self, *requests):
+        """Run the exchange when the scheduled check or retry of these
+        requests is due: the clock moves there (a second after the latest;
+        a day on when none is scheduled) instead of their dates being written
+        into the past. ``self.clock`` keeps that moment."""
+        due = [
+            moment
+            for request in requests
+            for moment in (request.next_check_date, request.next_retry_date)
+            if moment
+        ]
+        self.clock = (
+            max(due) + timedelta(seconds=1)
+            if due
+            else fields.Datetime.now() + timedelta(days=1)
+        )
+        with freeze_time(self.clock):
+            return self.exchange()
 
     def sandbox_stats(self, sandbox=None):
         return requests.get(
@@ -181,8 +189,7 @@ class TestConnectors(TransactionCase):
         self.assertTrue(request.insurer_reference.startswith("SBX-R-"))
         self.assertEqual(self.exchange(), 0, "not checked again before its time")
 
-        self.time_passes(request)
-        self.exchange()
+        self.exchange_when_due(request)
         self.assertEqual(request.state, "decided")
         decision = request.decision_id
         self.assertRecordValues(
@@ -193,7 +200,7 @@ class TestConnectors(TransactionCase):
                     "granted_amount": 80_000.0,
                     "requested_amount": 80_000.0,
                     "insurer_buyer_ref": "SBX-FR-303265045",
-                    "date_effective": fields.Date.today(),
+                    "date_effective": self.clock.date(),
                     "state": "active",
                     "request_id": request.id,
                 }
@@ -226,11 +233,9 @@ class TestConnectors(TransactionCase):
         self.assertIn(
             "Referred by Sandbox (test) to an underwriter", self.messages(request)
         )
-        self.time_passes(request)
-        self.exchange()
+        self.exchange_when_due(request)
         self.assertEqual(request.state, "referred", "the underwriter takes two checks")
-        self.time_passes(request)
-        self.exchange()
+        self.exchange_when_due(request)
         self.assertRecordValues(
             request.decision_id,
             [
@@ -282,8 +287,7 @@ class TestConnectors(TransactionCase):
         self.assertIn("closed the connection without answering", request.last_error)
         self.assertGreater(request.next_retry_date, fields.Datetime.now())
 
-        self.time_passes(request)
-        self.exchange()
+        self.exchange_when_due(request)
         self.assertRecordValues(
             request,
             [{"state": "decided", "delivery_uncertain": False, "last_error": False}],
@@ -312,8 +316,7 @@ class TestConnectors(TransactionCase):
             ],
         )
         self.assertEqual(request.decision_id.granted_amount, 20_000.0)
-        self.time_passes(request)
-        self.assertEqual(self.exchange(), 0, "nothing left to send")
+        self.assertEqual(self.exchange_when_due(request), 0, "nothing left to send")
         self.assertEqual(
             self.sandbox_stats()["submissions"], {request.customer_reference: 1}
         )
@@ -327,8 +330,7 @@ class TestConnectors(TransactionCase):
         self.exchange()
         self.assertIn("did not answer within 2 s", request.last_error)
         self.assertTrue(request.delivery_uncertain)
-        self.time_passes(request)
-        self.exchange()
+        self.exchange_when_due(request)
         self.assertEqual(request.state, "decided")
         self.assertEqual(
             self.sandbox_stats()["submissions"], {request.customer_reference: 1}
@@ -379,14 +381,13 @@ class TestConnectors(TransactionCase):
         self.assertRecordValues(
             request, [{"state": "error", "delivery_uncertain": True}]
         )
-        self.time_passes(request)
-        self.exchange()
+        self.exchange_when_due(request)
         self.assertRecordValues(
             request,
             [{"state": "error", "next_retry_date": False, "delivery_uncertain": True}],
         )
         self.assertIn("Check the insurer's portal", request.last_error)
-        self.assertEqual(self.exchange(), 0, "never re-sent by the job")
+        self.assertEqual(self.exchange_when_due(request), 0, "never re-sent by the job")
         self.assertEqual(self.sandbox_stats()["requests"], 1)
 
     # ----------------------------------------------- each insurer's dialect
@@ -413,8 +414,7 @@ class TestConnectors(TransactionCase):
                 request = self.request_limit(20_000.0, buyer)
                 self.exchange()
                 self.assertEqual(request.state, first_state)
-                self.time_passes(request)
-                self.exchange()
+                self.exchange_when_due(request)
                 self.assertRecordValues(
                     request.decision_id,
                     [
@@ -452,13 +452,11 @@ class TestConnectors(TransactionCase):
                 self.assertRecordValues(
                     request, [{"state": "error", "delivery_uncertain": True}]
                 )
-                self.time_passes(request)
-                self.exchange()
+                self.exchange_when_due(request)
                 self.assertFalse(request.delivery_uncertain, request.last_error)
                 self.assertIn("It was not sent again", self.messages(request))
                 if request.state != "decided":  # Allianz Trade: still pending
-                    self.time_passes(request)
-                    self.exchange()
+                    self.exchange_when_due(request)
                 self.assertEqual(request.decision_id.granted_amount, amount)
                 stats = self.sandbox_stats(sandbox)
                 self.assertEqual(stats["requests"], 1)
@@ -599,8 +597,7 @@ class TestConnectors(TransactionCase):
         delay = retried.next_retry_date - fields.Datetime.now()
         self.assertTrue(timedelta(minutes=4) < delay <= timedelta(minutes=5))
 
-        self.time_passes(retried)
-        self.exchange()
+        self.exchange_when_due(retried)
         self.assertEqual(retried.state, "decided")
         self.assertEqual(
             self.sandbox_stats()["submissions"][retried.customer_reference], 1
@@ -609,11 +606,13 @@ class TestConnectors(TransactionCase):
     def test_backoff_grows_with_each_failure(self):
         request = self.request_limit(10_000.0)
         delays = []
+        moment = fields.Datetime.now()
         for __ in range(3):
             self.sandbox.faults.add("error", arg=503, path="/v1/buyers")
-            self.exchange()
-            delays.append(request.next_retry_date - fields.Datetime.now())
-            self.time_passes(request)
+            with freeze_time(moment):
+                self.exchange()
+            delays.append(request.next_retry_date - moment)
+            moment = request.next_retry_date + timedelta(seconds=1)
         self.assertEqual(request.retry_count, 3)
         self.assertTrue(delays[0] < delays[1] < delays[2])
         self.assertFalse(request.delivery_uncertain, "never reached the sending")

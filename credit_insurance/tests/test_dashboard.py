@@ -1,5 +1,8 @@
 """The dashboard's figures, the lists they open, and its rendering in a browser."""
 
+from freezegun import freeze_time
+
+from odoo import Command
 from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
 
@@ -48,6 +51,52 @@ class TestDashboard(CreditInsuranceCommon):
         self.assertEqual(late.commercial_partner_id, self.buyer)
         form = self.Dashboard.open_section("buyers", self.over.id)
         self.assertEqual((form["res_id"], form["view_mode"]), (self.over.id, "form"))
+
+    def test_first_instalment_overdue_is_near_its_deadline(self):
+        """Half due on 31 January, half on 1 April: on 20 February the first
+        is overdue, its deadline (2 March) near, although the invoice's last
+        due date is still ahead."""
+        term = self.env["account.payment.term"].create(
+            {
+                "name": "Half at 30 days, half at 90 days",
+                "line_ids": [
+                    Command.create(
+                        {"value": "percent", "value_amount": 50.0, "nb_days": 30}
+                    ),
+                    Command.create(
+                        {"value": "percent", "value_amount": 50.0, "nb_days": 90}
+                    ),
+                ],
+            }
+        )
+        invoice = self.env["account.move"].create(
+            {
+                "move_type": "out_invoice",
+                "partner_id": self.buyer.id,
+                "invoice_date": "2026-01-01",
+                "invoice_payment_term_id": term.id,
+                "invoice_line_ids": [
+                    Command.create(
+                        {"name": "Goods", "quantity": 1, "price_unit": 100.0}
+                    )
+                ],
+            }
+        )
+        invoice.action_post()
+        with freeze_time("2026-02-20"):
+            data = self.Dashboard.get_dashboard_data()
+            late = self.env["account.move"].search(
+                self.Dashboard.open_section("deadlines")["domain"]
+            )
+        self.assertIn(invoice, late)
+        self.assertIn(
+            "2026-03-02",
+            [
+                row["deadline"]
+                for row in data["deadlines"]["next"]
+                if row["id"] == invoice.id
+            ],
+        )
 
     def test_only_credit_insurance_users(self):
         salesman = new_test_user(

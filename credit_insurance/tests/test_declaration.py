@@ -229,16 +229,24 @@ class TestDeclaration(DeclarationCase):
         self.assertIn(declaration.name, self.buyer.credit_insurance_stop_reason)
         self.assertIn("Stop of deliveries", self.messages(self.buyer))
 
-    def test_stop_lifted_by_a_manager_or_when_the_insurer_allows(self):
+    def test_stop_lifted_by_a_manager_only_and_traced(self):
         self.overdue_invoice(1000.0)
         self.run_cron(TRIGGER)
         declaration = self.declarations()
         declaration.with_user(self.manager).action_mark_filed()
+        credit_user = self.make_user("decl_reader", CREDIT_USER)
+        with self.assertRaises(AccessError):
+            declaration.with_user(credit_user).action_lift_stop()
+        with self.assertRaisesRegex(AccessError, "Only credit insurance managers"):
+            self.buyer.with_user(credit_user).credit_insurance_stop = False
         declaration.with_user(self.manager).action_lift_stop()
         self.buyer.invalidate_recordset()
         self.assertFalse(self.buyer.credit_insurance_stop)
         self.assertFalse(declaration.stop_reason)
-        self.assertIn("Stop of deliveries lifted", self.messages(self.buyer))
+        self.assertIn(
+            f"Stop of deliveries lifted ({self.company.name}) by {self.manager.name}",
+            self.messages(self.buyer),
+        )
 
     # ---------------------------------------------- alerts and cover lost
 
@@ -367,8 +375,13 @@ class TestDeclaration(DeclarationCase):
                 }
             ],
         )
+        # Lifting the stop is a credit manager's act: the settlement proposes it.
         self.buyer.invalidate_recordset()
-        self.assertFalse(self.buyer.credit_insurance_stop, "lifted once paid")
+        self.assertTrue(self.buyer.credit_insurance_stop)
+        self.assertIn(
+            "Lift the stop of deliveries? Buyer SA",
+            self.activity_summaries(declaration, self.manager),
+        )
 
     def test_paid_before_filing_nothing_is_declared(self):
         invoice = self.overdue_invoice(1000.0)
@@ -418,9 +431,36 @@ class TestDeclaration(DeclarationCase):
         self.run_cron(TRIGGER)
         declaration = self.declarations()
         declaration.with_user(self.manager).action_mark_filed()
-        declaration._close("claim_opened")
-        self.assertFalse(declaration.is_open)
-        self.assertGreater(invoice.amount_residual, 0)
+        journal = self.company_data["default_journal_misc"]
+        self.policy.write(
+            {
+                "claim_journal_id": journal.id,
+                "insurer_receivable_account_id": self.env["account.account"]
+                .create(
+                    {
+                        "code": "467100",
+                        "name": "Credit insurer",
+                        "account_type": "asset_receivable",
+                        "reconcile": True,
+                    }
+                )
+                .id,
+            }
+        )
+        self.insurer.partner_id = self.env["res.partner"].create(
+            {"name": "Test insurer SA", "is_company": True}
+        )
+        claim = self.env["credit.insurance.claim"].browse(
+            declaration.with_user(self.manager).action_open_claim()["res_id"]
+        )
+        with freeze_time("2026-02-10"):
+            claim.with_user(self.manager).action_submit()
+            claim.with_user(self.manager).action_approve()
+        self.assertEqual(declaration.state, "claim_opened")
+        # 1,000 (no VAT) × 70 % (discretionary cover) = 700 indemnified;
+        # 1,200 - 700 = 500 still open on the invoice.
+        self.assertEqual(claim.indemnity_amount, 700.0)
+        self.assertEqual(invoice.amount_residual, 500.0)
         self.run_cron("2026-02-20")
         self.assertEqual(self.declarations(), declaration, "declared once")
 
@@ -482,19 +522,22 @@ class TestDeclaration(DeclarationCase):
         )
         return self.Declaration.browse(wizard.action_request()["res_id"])
 
-    def test_extension_within_the_policy_moves_the_deadline(self):
+    def test_free_extension_moves_the_deadline_at_once(self):
+        """Within the policy's free extension days (30 here) the new due date
+        takes effect at once; the insurer is told all the same."""
+        self.policy.free_extension_days = 30
         invoice = self.overdue_invoice(1000.0)
         self.run_cron(TRIGGER)
         overdue = self.declarations()
-        with self.assertRaisesRegex(UserError, "allows extensions of 60 days"):
-            self.request_extension(invoice, "2026-04-02")
-        with self.assertRaisesRegex(UserError, "after the current one"):
-            self.request_extension(invoice, "2026-01-20")
         credit_user = self.make_user("decl_reader", CREDIT_USER)
-        with self.assertRaises(AccessError):
-            self.request_extension(invoice, "2026-03-01", user=credit_user)
-
         with freeze_time("2026-02-08"):
+            with self.assertRaisesRegex(UserError, "allows extensions of 60 days"):
+                self.request_extension(invoice, "2026-04-02")
+            with self.assertRaisesRegex(UserError, "after the current one"):
+                self.request_extension(invoice, "2026-01-20")
+            with self.assertRaises(AccessError):
+                self.request_extension(invoice, "2026-03-01", user=credit_user)
+            # 29 days after the due date of 31 January: free.
             extension = self.request_extension(invoice, "2026-03-01")
         self.assertRecordValues(
             extension,
@@ -502,6 +545,8 @@ class TestDeclaration(DeclarationCase):
                 {
                     "category": "extension",
                     "state": "to_file",
+                    "extension_free": True,
+                    "extension_status": "in_force",
                     "requested_due_date": date(2026, 3, 1),
                     "previous_due_date": date(2026, 1, 31),
                 }
@@ -509,6 +554,7 @@ class TestDeclaration(DeclarationCase):
         )
         self.assertTrue(extension.name.startswith("PRO/"))
         self.assertEqual(invoice.credit_insurance_extended_due_date, date(2026, 3, 1))
+        # 1 March + 30 days
         self.assertEqual(
             invoice.credit_insurance_declaration_deadline, date(2026, 3, 31)
         )
@@ -528,11 +574,80 @@ class TestDeclaration(DeclarationCase):
         )
         self.assertFalse(invoice.credit_insurance_cover_lost, "deadline moved")
 
+    def test_extension_beyond_the_free_days_waits_for_the_insurer(self):
+        """Beyond the free days (none here) the due date and its deadline stay
+        until the insurer accepts; the history of the due date stays on the
+        invoice."""
+        invoice = self.overdue_invoice(1000.0)
+        self.run_cron(TRIGGER)
+        overdue = self.declarations()
+        with freeze_time("2026-02-08"):
+            extension = self.request_extension(invoice, "2026-03-01")
+        self.assertRecordValues(
+            extension, [{"extension_free": False, "extension_status": "awaiting"}]
+        )
+        self.assertFalse(invoice.credit_insurance_extended_due_date)
+        self.assertEqual(invoice.credit_insurance_declaration_deadline, DEADLINE)
+        self.assertEqual(overdue.state, "to_file", "still to declare meanwhile")
+
+        with freeze_time("2026-02-10"):  # the insurer accepts
+            extension.with_user(self.manager).action_mark_filed()
+        self.assertRecordValues(
+            extension,
+            [
+                {
+                    "state": "acknowledged",
+                    "extension_status": "in_force",
+                    "extension_applied_date": date(2026, 2, 10),
+                }
+            ],
+        )
+        self.assertEqual(invoice.credit_insurance_extended_due_date, date(2026, 3, 1))
+        self.assertEqual(
+            invoice.credit_insurance_declaration_deadline, date(2026, 3, 31)
+        )
+        self.assertEqual(overdue.state, "cancelled")
+        self.assertRecordValues(
+            invoice.credit_insurance_extension_line_ids,
+            [
+                {
+                    "declaration_id": extension.id,
+                    "due_date": date(2026, 1, 31),
+                    "requested_due_date": date(2026, 3, 1),
+                    "extension_status": "in_force",
+                }
+            ],
+        )
+
+    def test_no_extension_after_the_deadline(self):
+        invoice = self.overdue_invoice(1000.0)
+        with freeze_time("2026-02-20"):
+            late = self.request_extension(invoice, "2026-03-20")
+        with (
+            freeze_time("2026-03-03"),
+            self.assertRaisesRegex(UserError, "passed on 03/02/2026"),
+        ):
+            self.request_extension(self.overdue_invoice(500.0), "2026-03-20")
+        # The overdue was never declared: its cover is lost on 3 March.
+        self.run_cron("2026-03-03")
+        self.assertTrue(invoice.credit_insurance_cover_lost)
+        # The insurer's acceptance comes too late: nothing moves, the cover
+        # stays lost.
+        with freeze_time("2026-03-05"):
+            late.with_user(self.manager).action_mark_filed()
+        self.assertEqual(late.extension_status, "not_applied")
+        self.assertFalse(invoice.credit_insurance_extended_due_date)
+        self.assertEqual(invoice.credit_insurance_cover_state, "lost")
+        self.assertIn("is not moved", self.messages(late))
+
     def test_no_extension_once_declared(self):
         invoice = self.overdue_invoice(1000.0)
         self.run_cron(TRIGGER)
         self.declarations().with_user(self.manager).action_mark_filed()
-        with self.assertRaisesRegex(UserError, "already declared to the insurer"):
+        with (
+            freeze_time("2026-02-08"),
+            self.assertRaisesRegex(UserError, "already declared to the insurer"),
+        ):
             self.request_extension(invoice, "2026-03-01")
 
     # ------------------------------------------------------------ companies

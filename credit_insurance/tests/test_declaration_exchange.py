@@ -63,16 +63,16 @@ class SandboxCase(DeclarationCase):
             f"{self.sandbox.url}/v1/token", json={"apiKey": API_KEY}, timeout=5
         ).json()["accessToken"]
 
-    def time_passes(self, *declarations):
-        """Their scheduled retry or check is due (whatever the frozen day)."""
-        past = datetime(2000, 1, 1)
-        for declaration in declarations:
-            declaration.write(
-                {
-                    "next_retry_date": declaration.next_retry_date and past,
-                    "next_check_date": declaration.next_check_date and past,
-                }
-            )
+    def when_due(self, *declarations):
+        """The moment the scheduled retry or check of these declarations is
+        due: the clock moves there (a second after the latest)."""
+        due = [
+            moment
+            for declaration in declarations
+            for moment in (declaration.next_retry_date, declaration.next_check_date)
+            if moment
+        ]
+        return max(due) + timedelta(seconds=1)
 
 
 @tagged("post_install", "-at_install")
@@ -112,11 +112,9 @@ class TestDeclarationExchange(SandboxCase):
 
         # The sandbox moves one step per check: collection, then (odd SIREN
         # digit) a claim.
-        self.time_passes(declaration)
-        self.run_cron(TRIGGER)
+        self.run_cron(self.when_due(declaration))
         self.assertEqual(declaration.state, "in_collection")
-        self.time_passes(declaration)
-        self.run_cron(TRIGGER)
+        self.run_cron(self.when_due(declaration))
         self.assertEqual(declaration.state, "claim_opened")
         self.assertTrue(declaration.claim_ref.startswith("SBX-C-"))
         self.assertIn(
@@ -156,8 +154,12 @@ class TestDeclarationExchange(SandboxCase):
             declaration, [{"state": "settled", "payment_status": "paid"}]
         )
         self.assertEqual(self.at_insurer(declaration)["status"], "SETTLED")
+        # The insurer allows deliveries again: a credit manager lifts the stop.
         self.buyer.invalidate_recordset()
-        self.assertFalse(self.buyer.credit_insurance_stop, "lifted: the insurer allows")
+        self.assertTrue(self.buyer.credit_insurance_stop, "never lifted by the job")
+        declaration.with_user(self.manager).action_lift_stop()
+        self.buyer.invalidate_recordset()
+        self.assertFalse(self.buyer.credit_insurance_stop)
         stats = self.stats()
         self.assertEqual(stats["declarations"], {declaration.idempotency_key: 1})
         self.assertEqual(
@@ -172,8 +174,17 @@ class TestDeclarationExchange(SandboxCase):
         with freeze_time("2026-02-10"):
             accepted = self.request_extension(accepted_invoice, "2026-03-20")
             refused = self.request_extension(refused_invoice, "2026-05-01")
+        # No free extension under this policy: nothing moves before the
+        # insurer answers.
         self.assertEqual(
-            refused_invoice.credit_insurance_extended_due_date.isoformat(), "2026-05-01"
+            (accepted_invoice | refused_invoice).mapped(
+                "credit_insurance_extended_due_date"
+            ),
+            [False, False],
+        )
+        self.assertEqual(
+            refused_invoice.credit_insurance_declaration_deadline.isoformat(),
+            "2026-03-21",  # due 19 February + 30 days
         )
         self.run_cron("2026-02-10")
         self.assertEqual((accepted + refused).mapped("state"), ["filed", "filed"])
@@ -181,8 +192,7 @@ class TestDeclarationExchange(SandboxCase):
         self.assertEqual(self.at_insurer(accepted)["category"], "EXP")
         self.assertFalse(self.buyer.credit_insurance_stop, "an extension stops nothing")
 
-        self.time_passes(accepted, refused)
-        self.run_cron("2026-02-10")
+        self.run_cron(self.when_due(accepted, refused))
         self.assertEqual(accepted.state, "acknowledged")
         self.assertEqual(refused.state, "refused")
         self.assertEqual(
@@ -193,7 +203,11 @@ class TestDeclarationExchange(SandboxCase):
         self.assertEqual(
             refused_invoice.credit_insurance_declaration_deadline.isoformat(),
             "2026-03-21",
-            "back to the original due date + 30 days",
+            "still the original due date + 30 days",
+        )
+        self.assertEqual(
+            accepted_invoice.credit_insurance_declaration_deadline.isoformat(),
+            "2026-04-19",  # 20 March + 30 days, from the acceptance on
         )
         self.assertIn(
             "not granted", " ".join(refused_invoice.message_ids.mapped("body"))
@@ -241,9 +255,13 @@ class TestDeclarationExchange(SandboxCase):
         )
         self.assertIn("closed the connection without answering", declaration.last_error)
         self.assertFalse(self.buyer.credit_insurance_stop)
+        # A second before the retry is due, the job leaves it alone.
+        self.assertEqual(
+            self.run_cron(self.when_due(declaration) - timedelta(seconds=2)), 0
+        )
+        self.assertEqual(declaration.retry_count, 1)
 
-        self.time_passes(declaration)
-        self.run_cron(TRIGGER)
+        self.run_cron(self.when_due(declaration))
         self.assertRecordValues(
             declaration,
             [{"state": "filed", "delivery_uncertain": False, "last_error": False}],
@@ -263,8 +281,7 @@ class TestDeclarationExchange(SandboxCase):
         declaration = self.declarations()
         self.assertIn("did not answer within 2 s", declaration.last_error)
         self.assertTrue(declaration.delivery_uncertain)
-        self.time_passes(declaration)
-        self.run_cron(TRIGGER)
+        self.run_cron(self.when_due(declaration))
         self.assertEqual(declaration.state, "filed")
         self.assertEqual(self.stats()["declarations"], {declaration.idempotency_key: 1})
 
@@ -310,14 +327,14 @@ class TestDeclarationExchange(SandboxCase):
         self.assertRecordValues(
             declaration, [{"state": "error", "delivery_uncertain": True}]
         )
-        self.time_passes(declaration)
-        self.run_cron("2026-02-10")
+        retry = self.when_due(declaration)
+        self.run_cron(retry)
         self.assertRecordValues(
             declaration,
             [{"state": "error", "next_retry_date": False, "delivery_uncertain": True}],
         )
         self.assertIn("Check the insurer's portal", declaration.last_error)
-        self.run_cron("2026-02-10")
+        self.run_cron(retry + timedelta(days=1))
         self.assertEqual(self.stats()["overdues"], 1, "filed once")
 
         # Found in the portal, accepted: the credit manager records it.
@@ -367,20 +384,20 @@ class TestDeclarationExchange(SandboxCase):
             failed.next_retry_date - datetime(2026, 2, 7), timedelta(minutes=5)
         )
 
-        self.time_passes(failed)
-        self.run_cron(TRIGGER)
+        self.run_cron(self.when_due(failed))
         self.assertEqual(failed.state, "filed")
         self.assertEqual(set(self.stats()["declarations"].values()), {1})
 
     def test_backoff_grows_with_each_failure(self):
         self.overdue_invoice(1000.0)
         delays = []
+        moment = datetime(2026, 2, 7)  # the trigger day
         for __ in range(3):
             self.sandbox.faults.add("error", arg=503, path="/v1/buyers")
-            self.run_cron(TRIGGER)
+            self.run_cron(moment)
             declaration = self.declarations()
-            delays.append(declaration.next_retry_date - datetime(2026, 2, 7))
-            self.time_passes(declaration)
+            delays.append(declaration.next_retry_date - moment)
+            moment = self.when_due(declaration)
         self.assertEqual(declaration.retry_count, 3)
         self.assertTrue(delays[0] < delays[1] < delays[2])
         self.assertFalse(declaration.delivery_uncertain, "never reached the filing")

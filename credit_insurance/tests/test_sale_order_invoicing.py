@@ -62,18 +62,42 @@ class TestInvoicePosting(OrderLimitCommon):
             "This invoice: $\xa02,500.00",
         )
 
-    def test_stop_of_deliveries_refuses_invoices_without_order(self):
+    def test_invoices_under_a_stop_of_deliveries_are_posted_not_insured(self):
         order = self.make_order(1000.0)
         self.set_stop("Protracted default")
+        # New orders are refused...
         self.assertRefused(
-            self.make_invoice(10.0, post=False).action_post,
+            self.quotation(10.0).action_confirm,
             "deliveries to Buyer SA are stopped",
             "Protracted default",
         )
-        # What was ordered before the stop can still be invoiced.
+        # ...but what was ordered before the stop is invoiced, warned, and
+        # not insured: delivered under the stop.
         invoice = order._create_invoices()
+        self.assertIn(
+            "Deliveries to Buyer SA are stopped (Protracted default): this "
+            "invoice will not be insured.",
+            invoice.credit_insurance_warning,
+        )
         invoice.action_post()
-        self.assertEqual(invoice.state, "posted")
+        self.assertRecordValues(
+            invoice,
+            [
+                {
+                    "state": "posted",
+                    "credit_insurance_stopped": True,
+                    "credit_insurance_insured_amount": 0.0,
+                    "credit_insurance_cover_state": "stopped",
+                }
+            ],
+        )
+        self.assertNoted(invoice, "Posted under a stop of deliveries", "not insured")
+        # So is an invoice without order, whatever its amount; a credit note
+        # is never held back.
+        alone = self.make_invoice(9000.0)
+        self.assertEqual(alone.credit_insurance_cover_state, "stopped")
+        refund = self.make_invoice(500.0, move_type="out_refund")
+        self.assertEqual(refund.state, "posted")
 
     def test_warn_mode_and_credit_notes_post(self):
         self.policy.enforcement_mode = "warn"

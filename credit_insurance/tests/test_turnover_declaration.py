@@ -223,7 +223,9 @@ class TestTurnoverDeclaration(CreditInsuranceCommon):
 
     def test_sales_to_private_persons_count_only_when_insured(self):
         """A private person (not a company) is outside most policies: its
-        1,000 do not count, unless the policy insures private persons."""
+        1,000 do not count. Once the policy insures private persons, what is
+        delivered to them from then on counts (500); what was delivered
+        before stays outside, as its cover was fixed at delivery."""
         person = self.env["res.partner"].create(
             {"name": "Jean Dupont", "country_id": self.env.ref("base.fr").id}
         )
@@ -233,8 +235,9 @@ class TestTurnoverDeclaration(CreditInsuranceCommon):
         declaration.action_compute()
         self.assertEqual(declaration.turnover_amount, 3000.0)
         self.policy.private_buyers_insured = True
+        self.make_invoice(500.0, buyer=person, invoice_date="2026-01-20")
         declaration.action_compute()
-        self.assertEqual(declaration.turnover_amount, 4000.0)
+        self.assertEqual(declaration.turnover_amount, 3500.0)
 
     def test_upgrade_keeps_what_was_declared(self):
         """A quarter declared before 18.0.1.2.0 (turnover 100,000, premium 250,

@@ -4,43 +4,95 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import format_date
 
-from ..models.credit_insurance_declaration import log_note
-
 
 class CreditInsuranceExtensionWizard(models.TransientModel):
-    """Extension (prorogation) of an insured invoice's due date, within the
-    policy's maximum, reported to the insurer."""
+    """Extension (prorogation) of one due date (instalment) of an insured
+    invoice, within the policy's maximum, reported to the insurer.
+
+    Within the policy's free extension days the new due date takes effect at
+    once; beyond, only when the insurer accepts it; never once the deadline
+    of the due date it extends has passed (DOMAIN.md, "Rules the policies
+    state": free ones within the policy's days, others only once the insurer
+    accepts, none after the deadline).
+    """
 
     _name = "credit.insurance.extension.wizard"
     _description = "Extension of an invoice's due date"
 
     move_id = fields.Many2one("account.move", string="Invoice", required=True)
+    move_line_id = fields.Many2one(
+        "account.move.line",
+        string="Instalment",
+        compute="_compute_move_line_id",
+        store=True,
+        readonly=False,
+        domain="[('move_id', '=', move_id), ('account_type', '=', 'asset_receivable'), "
+        "('reconciled', '=', False)]",
+        help="The due date to extend (the next unpaid one by default).",
+    )
     policy_id = fields.Many2one(related="move_id.credit_insurance_policy_id")
     insurer_id = fields.Many2one(related="policy_id.insurer_id")
     original_due_date = fields.Date(
-        related="move_id.invoice_date_due", string="Original due date"
+        related="move_line_id.date_maturity", string="Original due date"
     )
     current_due_date = fields.Date(string="Current due date", compute="_compute_dates")
+    current_deadline = fields.Date(
+        string="Declaration deadline", compute="_compute_dates"
+    )
+    free_due_date = fields.Date(
+        string="Free extension up to",
+        compute="_compute_dates",
+        help="Original due date plus the policy's free extension: up to this "
+        "date the new due date takes effect at once.",
+    )
     max_due_date = fields.Date(
         string="Latest due date allowed",
         compute="_compute_dates",
         help="Original due date plus the policy's maximum extension.",
     )
     new_due_date = fields.Date(string="New due date", required=True)
+    free = fields.Boolean(
+        string="Takes effect at once",
+        compute="_compute_dates",
+        help="Within the free extension: no need to wait for the insurer.",
+    )
     reason = fields.Text(help="Why the buyer is given more time, for the insurer.")
 
-    @api.depends("move_id", "policy_id.max_extension_days")
+    @api.depends("move_id")
+    def _compute_move_line_id(self):
+        for wizard in self:
+            instalments = wizard.move_id._credit_insurance_instalments()
+            wizard.move_line_id = (
+                instalments.filtered(lambda line: not line.reconciled) or instalments
+            )[:1]
+
+    @api.depends(
+        "move_line_id",
+        "new_due_date",
+        "policy_id.max_extension_days",
+        "policy_id.free_extension_days",
+    )
     def _compute_dates(self):
         for wizard in self:
-            move = wizard.move_id
-            wizard.current_due_date = (
-                move.credit_insurance_extended_due_date or move.invoice_date_due
-            )
+            line = wizard.move_line_id
+            original = line.date_maturity
+            policy = wizard.policy_id
+            wizard.current_due_date = line.credit_insurance_due_date
+            wizard.current_deadline = line.credit_insurance_declaration_deadline
             wizard.max_due_date = (
-                move.invoice_date_due
-                + timedelta(days=wizard.policy_id.max_extension_days)
-                if move.invoice_date_due and wizard.policy_id
+                original + timedelta(days=policy.max_extension_days)
+                if original and policy
                 else False
+            )
+            wizard.free_due_date = (
+                original + timedelta(days=policy.free_extension_days)
+                if original and policy and policy.free_extension_days
+                else False
+            )
+            wizard.free = bool(
+                wizard.free_due_date
+                and wizard.new_due_date
+                and wizard.new_due_date <= wizard.free_due_date
             )
 
     def action_request(self):
@@ -53,9 +105,7 @@ class CreditInsuranceExtensionWizard(models.TransientModel):
             )
         move = self.move_id
         self._check_extension()
-        Declaration = self.env["credit.insurance.declaration"]
-        self._release_from_unfiled_declaration()
-        extension = Declaration.create(
+        extension = self.env["credit.insurance.declaration"].create(
             {
                 "category": "extension",
                 "company_id": move.company_id.id,
@@ -64,22 +114,26 @@ class CreditInsuranceExtensionWizard(models.TransientModel):
                 "state": "to_file",
                 "requested_due_date": self.new_due_date,
                 "previous_due_date": self.current_due_date,
-                "line_ids": [(0, 0, {"move_id": move.id})],
+                "extension_free": self.free,
+                "line_ids": [
+                    (0, 0, {"move_id": move.id, "move_line_id": self.move_line_id.id})
+                ],
             }
         )
-        move.sudo().credit_insurance_extended_due_date = self.new_due_date
-        log_note(
-            move,
-            self.env._(
-                "Due date extended to %(date)s (extension %(extension)s); the "
-                "declaration deadline is now %(deadline)s.",
-                date=format_date(self.env, self.new_due_date),
-                extension=extension.name,
-                deadline=format_date(
-                    self.env, move.credit_insurance_declaration_deadline
-                ),
-            ),
-        )
+        if self.free:
+            extension._apply_extension()
+        else:
+            extension.message_post(
+                body=self.env._(
+                    "Beyond the free extension (%(days)s days): the due date stays "
+                    "%(due)s and its deadline %(deadline)s until %(insurer)s "
+                    "accepts.",
+                    days=self.policy_id.free_extension_days,
+                    due=format_date(self.env, self.current_due_date),
+                    deadline=format_date(self.env, self.current_deadline),
+                    insurer=self.insurer_id.name,
+                )
+            )
         if self.reason:
             extension.message_post(body=self.reason)
         extension._ask_portal_filing()
@@ -89,6 +143,7 @@ class CreditInsuranceExtensionWizard(models.TransientModel):
 
     def _check_extension(self):
         move = self.move_id
+        line = self.move_line_id
         if (
             move.move_type != "out_invoice"
             or move.state != "posted"
@@ -101,9 +156,21 @@ class CreditInsuranceExtensionWizard(models.TransientModel):
                     invoice=move.display_name,
                 )
             )
-        if move.currency_id.is_zero(move.amount_residual):
+        if not line or line.move_id != move:
             raise UserError(
-                self.env._("Invoice %(invoice)s is paid.", invoice=move.name)
+                self.env._(
+                    "Choose the due date (instalment) of invoice %(invoice)s to "
+                    "extend.",
+                    invoice=move.name,
+                )
+            )
+        if line.reconciled or move.currency_id.is_zero(line.amount_residual_currency):
+            raise UserError(
+                self.env._(
+                    "Invoice %(invoice)s is paid for the due date of %(date)s.",
+                    invoice=move.name,
+                    date=format_date(self.env, line.date_maturity),
+                )
             )
         if move.credit_insurance_cover_lost:
             raise UserError(
@@ -111,6 +178,18 @@ class CreditInsuranceExtensionWizard(models.TransientModel):
                     "Invoice %(invoice)s lost its cover (not declared in time): "
                     "an extension cannot restore it.",
                     invoice=move.name,
+                )
+            )
+        today = fields.Date.context_today(self)
+        if self.current_deadline and today > self.current_deadline:
+            raise UserError(
+                self.env._(
+                    "The declaration deadline of the due date %(due)s of invoice "
+                    "%(invoice)s passed on %(deadline)s: no extension can be "
+                    "granted after it.",
+                    due=format_date(self.env, self.current_due_date),
+                    invoice=move.name,
+                    deadline=format_date(self.env, self.current_deadline),
                 )
             )
         if self.new_due_date <= self.current_due_date:
@@ -131,8 +210,13 @@ class CreditInsuranceExtensionWizard(models.TransientModel):
                     date=format_date(self.env, self.max_due_date),
                 )
             )
-        pending = move.credit_insurance_declaration_line_ids.filtered(
-            lambda line: line.category == "extension" and line.declaration_open
+        pending = self.env["credit.insurance.declaration.line"].search(
+            [
+                ("move_line_id", "=", line.id),
+                ("category", "=", "extension"),
+                ("declaration_open", "=", True),
+            ],
+            limit=1,
         )
         if pending:
             raise UserError(
@@ -143,35 +227,16 @@ class CreditInsuranceExtensionWizard(models.TransientModel):
                     extension=pending.declaration_id.name,
                 )
             )
-
-    def _release_from_unfiled_declaration(self):
-        """An overdue not yet declared is postponed by the extension; one
-        already at the insurer cannot be."""
-        line = self.move_id.credit_insurance_declaration_line_ids.filtered(
-            lambda line: line.category == "overdue" and line.declaration_open
-        )
-        if not line:
-            return
-        declaration = line.declaration_id
-        if line.date_filed or declaration.delivery_uncertain:
+        overdue = line._credit_insurance_overdue_line()
+        if overdue and (
+            overdue.date_filed or overdue.declaration_id.delivery_uncertain
+        ):
             raise UserError(
                 self.env._(
                     "Invoice %(invoice)s is already declared to the insurer as an "
                     "overdue (%(declaration)s): its due date can no longer be "
                     "extended.",
-                    invoice=self.move_id.name,
-                    declaration=declaration.name,
+                    invoice=move.name,
+                    declaration=overdue.declaration_id.name,
                 )
             )
-        line.sudo().unlink()
-        log_note(
-            declaration,
-            self.env._(
-                "Invoice %(invoice)s removed: its due date is extended to %(date)s.",
-                invoice=self.move_id.name,
-                date=format_date(self.env, self.new_due_date),
-            ),
-        )
-        if not declaration.line_ids:
-            declaration.sudo().write({"state": "cancelled"})
-            declaration.activity_ids.unlink()

@@ -32,22 +32,30 @@ class AccountMove(models.Model):
 
     @api.depends("state")
     def _compute_credit_insurance_cover(self):
-        """Under an export policy, the country cap and political events also
-        bound the insured part of invoices posted to buyers abroad."""
+        """Under an export policy, the country cap and political events on
+        the invoice (delivery) date also bound the insurable part of invoices
+        posted to buyers abroad."""
         res = super()._compute_credit_insurance_cover()
         self.credit_insurance_export_exclusion = False
         export = self.filtered(
             lambda m: m.credit_insurance_policy_id.policy_type == "export"
         )
         for company, moves in export.grouped("company_id").items():
-            covers = (
-                self.env["credit.insurance.cover"]
+            covers_on = {
+                day: self.env["credit.insurance.cover"]
                 .with_company(company)
-                ._get_buyer_covers(moves.commercial_partner_id, exclude_moves=moves)
-            )
+                ._get_buyer_covers(
+                    day_moves.commercial_partner_id, date=day, exclude_moves=moves
+                )
+                for day, day_moves in moves.grouped(
+                    lambda m: m.invoice_date or m.date
+                ).items()
+            }
             consumed = defaultdict(float)  # by country, in date order
             for move in moves.sorted(lambda m: (m.invoice_date, m.id)):
-                cover = covers.get(move.commercial_partner_id.id)
+                cover = covers_on[move.invoice_date or move.date].get(
+                    move.commercial_partner_id.id
+                )
                 if not isinstance(cover, ExportBuyerCover):
                     continue
                 if cover.political_event or cover.exclusion:
@@ -71,10 +79,12 @@ class AccountMove(models.Model):
         return res
 
     @api.depends("credit_insurance_export_exclusion")
-    def _compute_credit_insurance_insured_amount(self):
-        res = super()._compute_credit_insurance_insured_amount()
-        for move in self:
-            exclusion = move.credit_insurance_export_exclusion
-            if exclusion and move.credit_insurance_cover_state == "over_limit":
-                move.credit_insurance_cover_state = exclusion
-        return res
+    def _compute_credit_insurance_cover_state(self):
+        return super()._compute_credit_insurance_cover_state()
+
+    def _credit_insurance_cover_state(self):
+        state = super()._credit_insurance_cover_state()
+        exclusion = self.credit_insurance_export_exclusion
+        if exclusion and state in ("over_limit", "no_limit", "full"):
+            return exclusion
+        return state

@@ -1,11 +1,9 @@
 from odoo import api, fields, models
 
-from .credit_insurance_cover import ExportBuyerCover
-
 
 class CreditInsuranceClaim(models.Model):
-    """Political claims under an export policy: the political coverage % and
-    the political waiting period apply."""
+    """Political claims under an export policy: the political waiting period
+    applies (the political coverage % is the core's, from the policy)."""
 
     _inherit = "credit.insurance.claim"
 
@@ -28,15 +26,6 @@ class CreditInsuranceClaim(models.Model):
     def _compute_is_export(self):
         for claim in self:
             claim.is_export = claim.policy_id.policy_type == "export"
-
-    @api.depends("cause")
-    def _compute_cover(self):
-        return super()._compute_cover()
-
-    def _coverage_pct(self, cover):
-        if self.cause == "political" and isinstance(cover, ExportBuyerCover):
-            return cover.political_coverage_pct
-        return super()._coverage_pct(cover)
 
     @api.depends(
         "policy_id.political_waiting_days",

@@ -1,11 +1,16 @@
 """Export rules on top of the core cover computation.
 
 A buyer in another country than the company's falls under the company's export
-policy when one is in force. On top of the buyer's own limit, the export policy
-may exclude the buyer's country (by name, by not listing it, or by its OECD
-risk category), cap the exposure on all the buyers of the country together,
-and a political event in the country stops any new cover. Everything stays
-set-based: a fixed number of queries for any batch of buyers.
+policy when one is in force and insures its country. The export cover adds to
+the global policy's and never removes it: the buyer's limit is the export
+policy's (its named decision, or its discretionary limit) plus what the global
+policy gives it (its named decision, or its discretionary limit); a buyer in a
+country the export policy does not insure (by name, by not listing it, or by
+its OECD risk category) keeps the global policy's cover as if there were no
+export policy. On top of that, the export policy may cap the exposure on all
+the buyers of a country together, and a political event in the country stops
+any new cover. Under an export policy alone, an excluded country has no cover.
+Everything stays set-based: a fixed number of queries for any batch of buyers.
 """
 
 import dataclasses
@@ -116,8 +121,9 @@ class CreditInsuranceCover(models.AbstractModel):
 
     @api.model
     def _cover_terms(self, buyer_ids, policies, decisions, company, date):
-        """Buyers abroad fall under the export policy in force: only its
-        decisions count for them, and without one its discretionary limit."""
+        """Buyers abroad whose country the export policy in force insures fall
+        under it: its decision (without one, its discretionary limit), with
+        the global policy's cover added. The others keep their terms."""
         terms = super()._cover_terms(buyer_ids, policies, decisions, company, date)
         export_policy = max(
             (policy for policy in policies if policy["policy_type"] == "export"),
@@ -126,14 +132,31 @@ class CreditInsuranceCover(models.AbstractModel):
         )
         if not export_policy:
             return terms
+        global_policy = self._global_policy(policies)
+        export_record = (
+            self.env["credit.insurance.policy"].sudo().browse(export_policy["id"])
+        )
         buyers = self.env["res.partner"].sudo().browse(buyer_ids)
         for buyer in self._foreign_buyers(buyers, company):
+            if global_policy and export_record._export_exclusion(buyer.country_id):
+                continue  # the export policy adds nothing, removes nothing
+            buyer_decisions = decisions.get(buyer.id, ())
             decision = self._latest_decision(
-                decision
-                for decision in decisions.get(buyer.id, ())
-                if decision["policy_id"] == export_policy["id"]
+                d for d in buyer_decisions if d["policy_id"] == export_policy["id"]
             )
-            terms[buyer.id] = (export_policy, decision)
+            added = ()
+            if global_policy:
+                added = (
+                    (
+                        global_policy,
+                        self._latest_decision(
+                            d
+                            for d in buyer_decisions
+                            if d["policy_id"] == global_policy["id"]
+                        ),
+                    ),
+                )
+            terms[buyer.id] = (export_policy, decision, added)
         return terms
 
     @api.model
@@ -161,11 +184,18 @@ class CreditInsuranceCover(models.AbstractModel):
         exclude_orders=None,
         insured_only=False,
         lock=False,
+        rate_date=None,
     ):
         """Covers under the export policy become :class:`ExportBuyerCover`:
         exclusions, political events and country caps applied."""
         covers, buyer_of = super()._compute_covers(
-            partners, date, exclude_moves, exclude_orders, insured_only, lock
+            partners,
+            date,
+            exclude_moves,
+            exclude_orders,
+            insured_only,
+            lock,
+            rate_date,
         )
         export = {
             buyer_id: cover
@@ -202,7 +232,9 @@ class CreditInsuranceCover(models.AbstractModel):
                     exclusion=exclusion,
                     political_event=events.get(country.id),
                     political_coverage_pct=(
-                        0.0 if exclusion else policy.political_coverage_pct
+                        0.0
+                        if exclusion
+                        else policy.political_coverage_pct or cover.coverage_pct
                     ),
                     country_cap=cap,
                     country_receivables=receivables,

@@ -8,20 +8,13 @@ class CreditInsurancePolicy(models.Model):
     """Export parameters of a policy of type export.
 
     The core fields keep their meaning on an export policy: ``coverage_pct`` is
-    the coverage of the commercial risk on named buyers, ``max_credit_days`` the
-    maximum credit period for export.
+    the coverage of the commercial risk on named buyers,
+    ``political_coverage_pct`` that of the political risk, ``max_credit_days``
+    the maximum credit period for export.
     """
 
     _inherit = "credit.insurance.policy"
 
-    political_coverage_pct = fields.Float(
-        string="Coverage % (political risk)",
-        default=95.0,
-        tracking=True,
-        help="Share of the loss the insurer pays when the cause is political "
-        "(moratorium, non-transfer, war or catastrophe).",
-        groups=CREDIT_STAFF,
-    )
     political_waiting_days = fields.Integer(
         string="Waiting period, political risk (days)",
         default=180,
@@ -66,17 +59,9 @@ class CreditInsurancePolicy(models.Model):
         groups=CREDIT_STAFF,
     )
 
-    @api.constrains("political_coverage_pct", "political_waiting_days")
+    @api.constrains("political_waiting_days")
     def _check_export_parameters(self):
         for policy in self:
-            if not 0 <= policy.political_coverage_pct <= 100:
-                raise ValidationError(
-                    self.env._(
-                        "Policy %(policy)s: the political risk coverage must be "
-                        "between 0 and 100.",
-                        policy=policy.name,
-                    )
-                )
             if policy.political_waiting_days < 0:
                 raise ValidationError(
                     self.env._(

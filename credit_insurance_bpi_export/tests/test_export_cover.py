@@ -20,7 +20,9 @@ class TestExportCover(ExportCommon):
         cover = self.cover(self.us_buyer)
         self.assertIsInstance(cover, ExportBuyerCover)
         self.assertEqual(cover.policy, self.export_policy)
-        self.assertEqual(cover.limit, 4000.0)
+        # The export cover adds to the global policy's: 4,000 + 5,000.
+        self.assertEqual(cover.limit, 9000.0)
+        self.assertEqual(cover.added_limit, 5000.0)
         self.assertEqual(cover.coverage_pct, 80.0)
         self.assertEqual(cover.political_coverage_pct, 90.0)
         # The domestic buyer keeps the global policy and its figures.
@@ -32,16 +34,24 @@ class TestExportCover(ExportCommon):
     def test_named_export_limit_uses_the_commercial_coverage(self):
         self.make_export_limit(self.us_buyer, 20000.0)
         cover = self.cover(self.us_buyer)
-        self.assertEqual(cover.limit, 20000.0)
+        self.assertEqual(cover.limit, 25000.0)  # 20,000 + the global 5,000
         self.assertEqual(cover.coverage_pct, 95.0)
 
-    def test_domestic_decision_does_not_cover_a_buyer_abroad(self):
-        # A decision under the global policy does not insure an export buyer
-        # while an export policy is in force: the export policy applies.
+    def test_global_decision_on_a_buyer_abroad_is_never_removed(self):
+        # A decision under the global policy keeps insuring an export buyer;
+        # the export policy adds its discretionary limit on top.
         self.make_limit(50000.0, buyer=self.us_buyer)
         cover = self.cover(self.us_buyer)
         self.assertEqual(cover.policy, self.export_policy)
-        self.assertEqual(cover.limit, 4000.0)
+        self.assertEqual(cover.limit, 54000.0)  # 50,000 + 4,000
+
+    def test_private_person_abroad_gets_no_discretionary_cover(self):
+        person = self.env["res.partner"].create(
+            {"name": "John Smith", "country_id": self.us.id, "customer_rank": 1}
+        )
+        cover = self.cover(person)
+        self.assertEqual(cover.limit, 0.0)
+        self.assertEqual(cover.no_cover_reason, "private_person")
 
     def test_without_export_policy_in_force_the_global_policy_applies(self):
         self.export_policy.date_end = "2020-12-31"
@@ -60,7 +70,19 @@ class TestExportCover(ExportCommon):
 
     # ------------------------------------------------------ exclusions
 
-    def test_excluded_country_has_no_cover_and_blocks(self):
+    def test_excluded_country_keeps_the_global_cover(self):
+        self.export_policy.excluded_country_ids = self.ma
+        cover = self.cover(self.ma_buyer)
+        self.assertNotIsInstance(cover, ExportBuyerCover)
+        self.assertEqual(cover.policy, self.policy)
+        self.assertEqual(cover.limit, 5000.0)  # the global discretionary limit
+        self.assertEqual(cover.coverage_pct, 70.0)
+        self.assertFalse(self.ma_buyer.credit_insurance_export_block)
+        # Other countries keep the export cover on top.
+        self.assertEqual(self.cover(self.us_buyer).limit, 9000.0)
+
+    def test_excluded_country_under_an_export_policy_alone_has_no_cover(self):
+        self.policy.active = False
         self.export_policy.excluded_country_ids = self.ma
         cover = self.cover(self.ma_buyer)
         self.assertEqual(cover.limit, 0.0)
@@ -69,16 +91,20 @@ class TestExportCover(ExportCommon):
         self.assertEqual(
             self.ma_buyer.credit_insurance_export_block, "excluded_country"
         )
-        # Other countries keep their cover.
         self.assertEqual(self.cover(self.us_buyer).limit, 4000.0)
 
-    def test_country_outside_the_covered_list_has_no_cover(self):
+    def test_country_outside_the_covered_list_keeps_the_global_cover(self):
         self.export_policy.covered_country_ids = self.us
-        self.assertEqual(self.cover(self.ma_buyer).block_reason, "not_covered")
+        cover = self.cover(self.ma_buyer)
+        self.assertNotIsInstance(cover, ExportBuyerCover)
+        self.assertEqual(cover.policy, self.policy)
+        self.assertEqual(cover.limit, 5000.0)
         self.assertEqual(self.cover(self.us_buyer).block_reason, "")
 
-    def test_excluded_oecd_category_has_no_cover(self):
+    def test_excluded_oecd_category_keeps_the_global_cover_only(self):
         self.export_policy.excluded_oecd_category_ids = self.category[3]
+        self.assertEqual(self.cover(self.ma_buyer).limit, 5000.0)
+        self.policy.active = False  # the export policy alone
         cover = self.cover(self.ma_buyer)
         self.assertEqual(cover.limit, 0.0)
         self.assertEqual(cover.block_reason, "excluded_category")
@@ -96,14 +122,19 @@ class TestExportCover(ExportCommon):
         cover = self.cover(self.us_buyer)
         self.assertEqual(cover.country_cap, 10000.0)
         self.assertEqual(cover.country_exposure, 7000.0)
-        # min(buyer: 8000 - 0, country: 10000 - 7000)
+        # min(buyer: 8,000 + the global 5,000 - 0, country: 10,000 - 7,000)
         self.assertEqual(cover.available, 3000.0)
         self.assertEqual(self.us_buyer.credit_insurance_available, 3000.0)
         self.assertEqual(self.us_buyer.credit_insurance_country_available, 3000.0)
-        # The buyer's own limit binds when it is the smaller one.
-        self.assertEqual(self.cover(self.us_buyer_2).available, 1000.0)
-        # Buyers of other countries are not affected.
-        self.assertEqual(self.cover(self.ma_buyer).available, 4000.0)
+        # min(13,000 - 7,000, 3,000): the country's cap binds its buyers.
+        self.assertEqual(self.cover(self.us_buyer_2).available, 3000.0)
+        # The buyer's own limit binds when it is the smaller one: 13,000 -
+        # 7,000 - 4,000 = 2,000 under a cap of 20,000.
+        self.export_policy.country_cap_ids.cap_amount = 20000.0
+        self.make_invoice(4000.0, buyer=self.us_buyer_2, taxes=self.no_tax())
+        self.assertEqual(self.cover(self.us_buyer_2).available, 2000.0)
+        # Buyers of other countries are not affected: 4,000 + 5,000.
+        self.assertEqual(self.cover(self.ma_buyer).available, 9000.0)
 
     def test_confirmed_orders_count_in_the_country_exposure(self):
         self.set_cap(self.us, 10000.0)
@@ -123,7 +154,7 @@ class TestExportCover(ExportCommon):
         self.set_cap(self.us, 10000.0)  # 10,000 EUR = 5,000 in company currency
         self.make_export_limit(self.us_buyer, 20000.0, currency_id=eur.id)
         cover = self.cover(self.us_buyer)
-        self.assertEqual(cover.limit, 10000.0)
+        self.assertEqual(cover.limit, 15000.0)  # 20,000 EUR / 2 + the global 5,000
         self.assertEqual(cover.country_cap, 5000.0)
         self.assertEqual(cover.available, 5000.0)
 
@@ -155,18 +186,18 @@ class TestExportCover(ExportCommon):
         self.make_export_limit(self.us_buyer, 20000.0)
         event = self.political_event(self.us, event_type="non_transfer")
         cover = self.cover(self.us_buyer)
-        self.assertEqual(cover.limit, 20000.0)  # the decision stays on record
+        self.assertEqual(cover.limit, 25000.0)  # the decisions stay on record
         self.assertEqual(cover.available, 0.0)
         self.assertEqual(cover.block_reason, "political_event")
         self.assertEqual(cover.political_event, event)
         self.assertEqual(self.us_buyer_2.credit_insurance_political_event_id, event)
-        self.assertEqual(self.cover(self.ma_buyer).available, 4000.0)
+        self.assertEqual(self.cover(self.ma_buyer).available, 9000.0)
         self.assertEqual(self.cover(self.buyer).available, 5000.0)
 
     def test_political_event_over_or_not_yet_started_has_no_effect(self):
         self.political_event(self.us, date_start="2020-01-01", date_end="2020-06-30")
         self.political_event(self.us, date_start="2999-01-01")
-        self.assertEqual(self.cover(self.us_buyer).available, 4000.0)
+        self.assertEqual(self.cover(self.us_buyer).available, 9000.0)
         self.assertEqual(self.cover(self.us_buyer, date="2020-03-01").available, 0.0)
 
     def test_political_event_dates_are_checked(self):
@@ -212,8 +243,14 @@ class TestExportCover(ExportCommon):
         self.assertEqual(invoice.credit_insurance_insured_amount, 0.0)
         self.assertEqual(invoice.credit_insurance_cover_state, "political")
 
-    def test_invoice_to_an_excluded_country_is_not_insured(self):
+    def test_invoice_to_an_excluded_country_keeps_the_global_cover(self):
         self.export_policy.excluded_country_ids = self.us
+        invoice = self.make_invoice(1000.0, buyer=self.us_buyer, taxes=self.no_tax())
+        self.assertEqual(invoice.credit_insurance_policy_id, self.policy)
+        self.assertEqual(invoice.credit_insurance_insured_amount, 1000.0)
+        self.assertEqual(invoice.credit_insurance_cover_state, "full")
+        # Under the export policy alone, nothing insures it.
+        self.policy.active = False
         invoice = self.make_invoice(1000.0, buyer=self.us_buyer, taxes=self.no_tax())
         self.assertEqual(invoice.credit_insurance_insured_amount, 0.0)
         self.assertEqual(invoice.credit_insurance_cover_state, "country")

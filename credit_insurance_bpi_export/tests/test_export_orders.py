@@ -57,7 +57,7 @@ class TestExportOrders(ExportCommon):
         self.assertRefused(
             order,
             "Boston Fabrics Inc.",
-            "Insured limit: $\xa020,000.00",
+            "Insured limit: $\xa025,000.00",  # 20,000 + the global 5,000
             "Export cover: Country cap reached",
             "Cap on United States: $\xa010,000.00, of which $\xa08,000.00",
             "Shortfall: $\xa0500.00",
@@ -100,11 +100,25 @@ class TestExportOrders(ExportCommon):
         within = self.make_order(1000.0, buyer=self.us_buyer)
         self.assertEqual(within.state, "sale")
 
-    def test_excluded_country_refuses_any_order(self):
+    def test_excluded_country_refuses_any_order_under_the_export_policy_alone(self):
+        self.policy.active = False
         self.export_policy.excluded_country_ids = self.ma
         self.assertRefused(
             self.make_order(1.0, buyer=self.ma_buyer, confirm=False),
             "Export cover: Country excluded by the export policy",
+        )
+
+    def test_excluded_country_keeps_the_global_cover_for_orders(self):
+        self.policy.enforcement_mode = "block"
+        self.export_policy.excluded_country_ids = self.ma
+        # Within the global policy's 5,000 (VAT not covered): confirmed.
+        within = self.make_order(4000.0, buyer=self.ma_buyer)
+        self.assertEqual(within.state, "sale")
+        self.assertRefused(
+            self.make_order(1500.0, buyer=self.ma_buyer, confirm=False),
+            "Textiles de Casablanca",
+            "Insured limit: $\xa05,000.00",
+            "Shortfall: $\xa0500.00",
         )
 
     def test_warn_mode_confirms_under_a_political_event_with_a_warning(self):

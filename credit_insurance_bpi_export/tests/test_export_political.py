@@ -221,7 +221,8 @@ class TestPoliticalDeclarations(ExportCommon):
         claim = self.open_claim(declaration)
         self.assertEqual(claim.cause, "political")
         self.assertEqual(claim.political_event_id, declaration.political_event_id)
-        self.assertEqual(claim.limit_amount, 50000.0)
+        # The invoice's 1,000 (no VAT), within the 50,000 limit at delivery.
+        self.assertEqual(claim.limit_amount, 1000.0)
         # Political risk at 90 %, not the named buyer's 95 %.
         self.assertEqual(claim.coverage_pct, 90.0)
         self.assertEqual(claim.claimed_amount, 1000.0)
